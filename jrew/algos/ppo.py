@@ -1,0 +1,287 @@
+"""Proximal Policy Optimization (Schulman et al. 2017, arXiv:1707.06347) as one pure function.
+
+``make(config)`` returns a ``Trainer``: ``init(key) -> PPOState`` and ``update(state) ->
+(state, metrics)``, both pure; ``make_train(config)(key)`` runs every update in one ``lax.scan``.
+The state carries the config, so numeric hyperparameters are data: ``jax.vmap`` over states
+trains seeds and hyperparameter variants in one compiled program.
+
+Loss per minibatch (PPO paper eq. 7 and 9; value clipping as in OpenAI baselines' PPO2):
+  L = -E[min(rho A, clip(rho, 1-eps, 1+eps) A)] + c_v E[max((V-G)^2, (V_clip-G)^2)]/2 - c_e E[H]
+with rho = pi(a|s)/pi_old(a|s), A from truncation-correct GAE, G = A + V_old.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+import envs
+from jrew import distributions, normalization
+from jrew.advantages import generalized_advantage_estimation, normalize_advantages
+from jrew.config import finite, non_negative, positive, require, static, unit_interval
+from jrew.networks import ACTIVATIONS, ActorCritic
+from jrew.rollout import rollout
+from jrew.types import EpisodeStats
+
+
+@struct.dataclass
+class PPOConfig:
+    """PPO hyperparameters. Static fields fix the program; numeric fields are vmappable leaves.
+
+    Defaults learn gymnax CartPole-v1 (PureJaxRL's settings, with 16 envs x 32 steps).
+    """
+
+    env: str = static("gymnax/CartPole-v1")
+    env_kwargs: tuple[tuple[str, Any], ...] = static(())
+    episode_length: int | None = static(None)
+    total_steps: int = static(500_000)
+    num_envs: int = static(16)
+    num_steps: int = static(32)
+    num_epochs: int = static(4)
+    num_minibatches: int = static(4)
+    policy_hidden_sizes: tuple[int, ...] = static((64, 64))
+    value_hidden_sizes: tuple[int, ...] = static((64, 64))
+    activation: str = static("tanh")
+    distribution: str = static("auto")
+    normalize_observations: bool = static(False)
+    normalize_advantages: bool = static(True)
+    clip_value_loss: bool = static(True)
+    anneal_lr: bool = static(True)
+    # numeric leaves
+    learning_rate: float = 2.5e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    vf_coef: float = 0.5
+    ent_coef: float = 0.01
+    max_grad_norm: float = 0.5
+
+    def __post_init__(self):
+        for name in ("total_steps", "num_envs", "num_steps", "num_epochs", "num_minibatches"):
+            require(name, getattr(self, name), positive, "a positive integer")
+        if self.batch_size % self.num_minibatches:
+            raise ValueError(
+                f"num_envs * num_steps ({self.num_envs} * {self.num_steps} = {self.batch_size}) "
+                f"must be divisible by num_minibatches ({self.num_minibatches})"
+            )
+        if self.total_steps < self.batch_size:
+            raise ValueError(
+                f"total_steps ({self.total_steps}) is below one batch: num_envs * num_steps = {self.batch_size}"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.distribution not in ("auto", "categorical", "normal", "tanh_normal"):
+            raise ValueError(
+                f"distribution must be 'auto', 'categorical', 'normal' or 'tanh_normal', got {self.distribution!r}"
+            )
+        if self.episode_length is not None:
+            require("episode_length", self.episode_length, positive, "a positive integer or None")
+        require("learning_rate", self.learning_rate, positive, "> 0")
+        require("gamma", self.gamma, unit_interval, "in [0, 1]")
+        require("gae_lambda", self.gae_lambda, unit_interval, "in [0, 1]")
+        require("clip_eps", self.clip_eps, positive, "> 0")
+        require("max_grad_norm", self.max_grad_norm, positive, "> 0")
+        for name in ("vf_coef", "ent_coef"):
+            require(name, getattr(self, name), non_negative, ">= 0")
+        for name in ("learning_rate", "gamma", "gae_lambda", "clip_eps", "vf_coef", "ent_coef", "max_grad_norm"):
+            require(name, getattr(self, name), finite, "finite")
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_steps // self.batch_size
+
+
+class PPOState(struct.PyTreeNode):
+    """Everything a run needs to continue: checkpoint this and nothing is lost."""
+
+    params: Any
+    opt_state: Any
+    obs_stats: normalization.RunningStats
+    env_state: envs.State
+    episode_stats: EpisodeStats
+    key: jax.Array
+    update_step: jax.Array
+    config: PPOConfig
+
+
+class Trainer(NamedTuple):
+    """An algorithm bound to a config: pure ``init`` and ``update`` plus what the runner reads."""
+
+    config: Any
+    env: envs.Env
+    init: Callable[..., Any]  # (key, config=None) -> state
+    update: Callable[[Any], tuple[Any, dict]]  # state -> (state, metrics)
+    num_updates: int
+    steps_per_update: int
+
+
+def _structure(config) -> tuple:
+    return jax.tree_util.tree_structure(config)
+
+
+def make(config: PPOConfig) -> Trainer:
+    """Builds env, network and the pure ``init``/``update`` functions for ``config``'s structure."""
+    env = envs.make(config.env, episode_length=config.episode_length, **dict(config.env_kwargs))
+    dist = distributions.for_action_space(env.action_space, config.distribution, config.env)
+    network = ActorCritic(
+        policy_hidden_sizes=config.policy_hidden_sizes,
+        value_hidden_sizes=config.value_hidden_sizes,
+        head_size=dist.head_size,
+        continuous=dist.name != "categorical",
+        activation=config.activation,
+    )
+    num_updates = config.num_updates
+    steps_per_lr_decay = config.num_epochs * config.num_minibatches
+
+    def optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
+        def schedule(count):
+            if not config.anneal_lr:
+                return cfg.learning_rate
+            return cfg.learning_rate * (1.0 - (count // steps_per_lr_decay) / num_updates)
+
+        return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(schedule, eps=1e-5))
+
+    def apply(params, obs_stats, obs):
+        if config.normalize_observations:
+            obs = normalization.normalize(obs_stats, obs)
+        return network.apply(params, obs)
+
+    def init(key: jax.Array, hparams: PPOConfig | None = None) -> PPOState:
+        cfg = config if hparams is None else hparams
+        if _structure(cfg) != _structure(config):
+            raise ValueError("hparams must differ from the trainer's config only in numeric fields")
+        cfg = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), cfg)
+        k_params, k_env, k_state = jax.random.split(key, 3)
+        params = network.init(k_params, jnp.zeros((1, env.observation_size)))
+        return PPOState(
+            params=params,
+            opt_state=optimizer(cfg).init(params),
+            obs_stats=normalization.RunningStats.create(env.observation_size),
+            env_state=jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs)),
+            episode_stats=EpisodeStats.zeros(config.num_envs),
+            key=k_state,
+            update_step=jnp.zeros((), jnp.int32),
+            config=cfg,
+        )
+
+    def loss_fn(params, obs_stats, cfg: PPOConfig, batch, key):
+        obs, action, old_log_prob, old_value, advantage, target = batch
+        head, value = apply(params, obs_stats, obs)
+        log_prob = dist.log_prob(head, action)
+        log_ratio = log_prob - old_log_prob
+        ratio = jnp.exp(log_ratio)
+        if config.normalize_advantages:
+            advantage = normalize_advantages(advantage)
+        clipped_ratio = jnp.clip(ratio, 1.0 - cfg.clip_eps, 1.0 + cfg.clip_eps)
+        policy_loss = -jnp.minimum(ratio * advantage, clipped_ratio * advantage).mean()
+        value_error = (value - target) ** 2
+        if config.clip_value_loss:
+            value_clipped = old_value + jnp.clip(value - old_value, -cfg.clip_eps, cfg.clip_eps)
+            value_error = jnp.maximum(value_error, (value_clipped - target) ** 2)
+        value_loss = 0.5 * value_error.mean()
+        entropy = dist.entropy(head, key).mean()
+        loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+        return loss, {
+            "loss": loss,
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy,
+            "approx_kl": ((ratio - 1.0) - log_ratio).mean(),  # Schulman's k3 estimator
+            "clip_fraction": (jnp.abs(ratio - 1.0) > cfg.clip_eps).mean(),
+        }
+
+    def update(state: PPOState) -> tuple[PPOState, dict[str, jax.Array]]:
+        cfg = state.config
+        key, rollout_key, epoch_key = jax.random.split(state.key, 3)
+
+        def policy(obs, step_key):
+            sample_key, _ = jax.random.split(step_key)
+            head, value = apply(state.params, state.obs_stats, obs)
+            raw_action = dist.sample(sample_key, head)
+            return raw_action, dist.to_env_action(raw_action), dist.log_prob(head, raw_action), value
+
+        env_state, episode_stats, traj = rollout(
+            env, policy, state.env_state, state.episode_stats, rollout_key, config.num_steps
+        )
+        _, next_values = apply(state.params, state.obs_stats, traj.next_obs)
+        advantages, targets = generalized_advantage_estimation(
+            traj.reward, traj.value, next_values, traj.terminated, traj.done, cfg.gamma, cfg.gae_lambda
+        )
+        obs_stats = state.obs_stats
+        if config.normalize_observations:
+            obs_stats = normalization.update(obs_stats, traj.obs)
+
+        flat = jax.tree.map(
+            lambda x: x.reshape((config.batch_size, *x.shape[2:])),
+            (traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets),
+        )
+        tx = optimizer(cfg)
+
+        def minibatch_step(carry, inputs):
+            params, opt_state = carry
+            batch, mb_key = inputs
+            grads, metrics = jax.grad(loss_fn, has_aux=True)(params, obs_stats, cfg, batch, mb_key)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            metrics["grad_norm"] = optax.global_norm(grads)
+            return (optax.apply_updates(params, updates), opt_state), metrics
+
+        def epoch(carry, e_key):
+            perm_key, mb_key = jax.random.split(e_key)
+            perm = jax.random.permutation(perm_key, config.batch_size)
+            minibatches = jax.tree.map(
+                lambda x: x[perm].reshape((config.num_minibatches, config.minibatch_size, *x.shape[1:])), flat
+            )
+            return jax.lax.scan(minibatch_step, carry, (minibatches, jax.random.split(mb_key, config.num_minibatches)))
+
+        (params, opt_state), losses = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(epoch_key, config.num_epochs)
+        )
+        metrics = {k: v.mean() for k, v in losses.items()}
+        metrics.update(episode_stats.summary())
+        metrics["learning_rate"] = optimizer_lr(cfg, state.update_step)
+        new_state = state.replace(
+            params=params,
+            opt_state=opt_state,
+            obs_stats=obs_stats,
+            env_state=env_state,
+            episode_stats=episode_stats,
+            key=key,
+            update_step=state.update_step + 1,
+        )
+        return new_state, metrics
+
+    def optimizer_lr(cfg, update_step):
+        if not config.anneal_lr:
+            return cfg.learning_rate
+        return cfg.learning_rate * (1.0 - update_step / num_updates)
+
+    return Trainer(config, env, init, update, num_updates, config.batch_size)
+
+
+def make_train(config: PPOConfig) -> Callable[[jax.Array], tuple[PPOState, dict]]:
+    """``train(key) -> (final_state, metrics[num_updates])``: the whole run as one pure function."""
+    trainer = make(config)
+
+    def train(key):
+        state = trainer.init(key)
+        return jax.lax.scan(lambda s, _: trainer.update(s), state, None, trainer.num_updates)
+
+    return train
+
+
+def replace(config: PPOConfig, **changes) -> PPOConfig:
+    """``dataclasses.replace`` with validation (flax's ``.replace`` re-runs ``__post_init__`` too)."""
+    return dataclasses.replace(config, **changes)
