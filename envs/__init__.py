@@ -1,7 +1,7 @@
 """Environments for reward research, all in one protocol (the Brax Env API; see ``envs.core``)."""
 
 from envs.core import Box, Discrete, Env, State, Wrapper, terminated, truncated
-from envs.registry import describe, make, names, register
+from envs.registry import describe, make, names, parse_kwargs, register
 from envs.wrappers import AutoResetWrapper, EpisodeWrapper
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "describe",
     "make",
     "names",
+    "parse_kwargs",
     "register",
     "terminated",
     "truncated",

@@ -15,7 +15,7 @@ class BraxEnv(Env):
     ``EpisodeWrapper`` so that truncations are flagged.
     """
 
-    def __init__(self, env, name: str):
+    def __init__(self, env, name: str):  # env: a brax.envs.Env
         self.brax_env = env
         self.name = name
         self._action_space = Box.from_bounds(-1.0, 1.0, env.action_size)
@@ -33,10 +33,24 @@ class BraxEnv(Env):
         return self.brax_env.backend
 
     def reset(self, rng: jax.Array) -> State:
-        state = self.brax_env.reset(rng)
+        s = self.brax_env.reset(rng)
         zero = jnp.zeros((), jnp.float32)
-        return state.replace(info={**state.info, "true_reward": zero, "truncation": zero})
+        info = {**s.info, "true_reward": zero, "truncation": zero}
+        # jrew's State has Brax's fields, so Brax's step() works on it unchanged.
+        return State(pipeline_state=s.pipeline_state, obs=s.obs, reward=s.reward, done=s.done, metrics=s.metrics, info=info)
 
     def step(self, state: State, action: jax.Array) -> State:
         state = self.brax_env.step(state, action)
         return state.replace(info={**state.info, "true_reward": state.reward})
+
+
+def import_brax_envs():
+    """``brax.envs``, imported on first use (slow) with mujoco's warp-probe prints silenced."""
+    import contextlib
+    import io
+    import warnings
+
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
+        from brax import envs as brax_envs
+    return brax_envs

@@ -23,7 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from brax.envs.base import State
+from flax import struct
 
 __all__ = ["Box", "Discrete", "Env", "State", "Wrapper", "terminated", "truncated"]
 
@@ -60,6 +60,22 @@ class Box:
 
 
 ActionSpace = Discrete | Box
+
+
+@struct.dataclass
+class State:
+    """Env state, field for field Brax's ``brax.envs.base.State`` (so Brax envs step it as is).
+
+    ``pipeline_state`` is the simulator's state, ``metrics`` per-step quantities an env reports
+    (e.g. reward components), ``info`` bookkeeping such as ``true_reward`` and ``truncation``.
+    """
+
+    pipeline_state: Any
+    obs: jax.Array
+    reward: jax.Array
+    done: jax.Array
+    metrics: dict = struct.field(default_factory=dict)
+    info: dict = struct.field(default_factory=dict)
 
 
 class Env(abc.ABC):
@@ -128,7 +144,3 @@ def truncated(state: State) -> jax.Array:
 def terminated(state: State) -> jax.Array:
     """1.0 where the episode ended in a terminal state (no bootstrapping)."""
     return state.done * (1.0 - state.info["truncation"])
-
-
-def zeros_like_scalar() -> jax.Array:
-    return jnp.zeros((), jnp.float32)

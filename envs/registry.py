@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import functools
-from typing import Callable
+import warnings
+from typing import Any, Callable
 
 from envs.core import Env
 from envs.wrappers import AutoResetWrapper, EpisodeWrapper
@@ -29,9 +31,29 @@ def _gymnax_names() -> tuple[str, ...]:
 
 @functools.cache
 def _brax_names() -> tuple[str, ...]:
-    from brax import envs as brax_envs
+    from envs.brax_adapter import import_brax_envs
 
-    return tuple(f"brax/{n}" for n in sorted(brax_envs._envs))  # Brax keeps its registry private
+    return tuple(f"brax/{n}" for n in sorted(import_brax_envs()._envs))  # Brax keeps its registry private
+
+
+def parse_kwargs(pairs) -> dict[str, Any]:
+    """``(("backend", "positional"), ("size", "8"))`` -> ``{"backend": "positional", "size": 8}``.
+
+    String values that read as Python literals (numbers, booleans, None, tuples) become them, so
+    kwargs given on the command line mean what they would in Python.
+    """
+    out = {}
+    for pair in pairs:
+        if len(pair) != 2:
+            raise ValueError(f"env kwargs come in (name, value) pairs, got {pair!r}")
+        name, value = pair
+        if isinstance(value, str):
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                pass
+        out[str(name)] = value
+    return out
 
 
 def names() -> list[str]:
@@ -61,11 +83,13 @@ def _make_gymnax(name: str, episode_length: int | None, **kwargs) -> Env:
 
 
 def _make_brax(name: str, episode_length: int | None, **kwargs) -> Env:
-    from brax import envs as brax_envs
+    from envs.brax_adapter import BraxEnv, import_brax_envs
 
-    from envs.brax_adapter import BraxEnv
-
-    return EpisodeWrapper(BraxEnv(brax_envs.get_environment(name.removeprefix("brax/"), **kwargs), name), episode_length or 1000)
+    brax_envs = import_brax_envs()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
+        brax_env = brax_envs.get_environment(name.removeprefix("brax/"), **kwargs)
+    return EpisodeWrapper(BraxEnv(brax_env, name), 1000 if episode_length is None else episode_length)
 
 
 def make(

@@ -34,9 +34,11 @@ class EpisodeWrapper(Wrapper):
 
     def step(self, state: State, action: jax.Array) -> State:
         steps = state.info["steps"] + 1
+        # truncation describes one step: clear the last step's flag; an inner env may set its own
+        state = state.replace(info={**state.info, "truncation": jnp.zeros((), jnp.float32)})
         state = self.env.step(state, action)
         at_limit = steps >= self.episode_length
-        env_truncated = state.info.get("truncation", jnp.zeros((), jnp.float32))
+        env_truncated = state.info["truncation"]
         truncation = jnp.where(at_limit, 1.0 - state.done, env_truncated)
         done = jnp.where(at_limit, 1.0, state.done)
         return state.replace(done=done, info={**state.info, "steps": steps, "truncation": truncation})

@@ -37,29 +37,51 @@ class PPOConfig:
     """
 
     env: str = static("gymnax/CartPole-v1")
-    env_kwargs: tuple[tuple[str, Any], ...] = static(())
+    """env name for envs.make (`jrew envs` lists them)"""
+    env_kwargs: tuple[tuple[str, str], ...] = static(())
+    """extra env constructor kwargs as name value pairs, e.g. backend positional"""
     episode_length: int | None = static(None)
+    """time limit in steps (truncation); None keeps the env's own"""
     total_steps: int = static(500_000)
+    """env steps per seed"""
     num_envs: int = static(16)
+    """parallel envs per seed"""
     num_steps: int = static(32)
+    """rollout length per update (unroll length)"""
     num_epochs: int = static(4)
+    """passes over each batch"""
     num_minibatches: int = static(4)
+    """minibatches per epoch; must divide num_envs * num_steps"""
     policy_hidden_sizes: tuple[int, ...] = static((64, 64))
+    """policy MLP hidden layer sizes"""
     value_hidden_sizes: tuple[int, ...] = static((64, 64))
+    """value MLP hidden layer sizes"""
     activation: str = static("tanh")
+    """tanh, relu, swish or elu"""
     distribution: str = static("auto")
+    """auto (categorical or normal), categorical, normal or tanh_normal"""
     normalize_observations: bool = static(False)
+    """running mean/std observation normalization"""
     normalize_advantages: bool = static(True)
+    """whiten advantages per minibatch"""
     clip_value_loss: bool = static(True)
+    """PPO2-style clipped value loss"""
     anneal_lr: bool = static(True)
-    # numeric leaves
+    """decay the learning rate linearly to 0 over training"""
     learning_rate: float = 2.5e-4
+    """Adam step size (vmappable)"""
     gamma: float = 0.99
+    """discount (vmappable)"""
     gae_lambda: float = 0.95
+    """GAE lambda (vmappable)"""
     clip_eps: float = 0.2
+    """PPO ratio clip epsilon, also the value clip (vmappable)"""
     vf_coef: float = 0.5
+    """value loss coefficient (vmappable)"""
     ent_coef: float = 0.01
+    """entropy bonus coefficient (vmappable)"""
     max_grad_norm: float = 0.5
+    """global gradient-norm clip (vmappable)"""
 
     def __post_init__(self):
         for name in ("total_steps", "num_envs", "num_steps", "num_epochs", "num_minibatches"):
@@ -81,6 +103,8 @@ class PPOConfig:
             )
         if self.episode_length is not None:
             require("episode_length", self.episode_length, positive, "a positive integer or None")
+        for name in ("learning_rate", "gamma", "gae_lambda", "clip_eps", "vf_coef", "ent_coef", "max_grad_norm"):
+            require(name, getattr(self, name), finite, "finite")
         require("learning_rate", self.learning_rate, positive, "> 0")
         require("gamma", self.gamma, unit_interval, "in [0, 1]")
         require("gae_lambda", self.gae_lambda, unit_interval, "in [0, 1]")
@@ -88,8 +112,6 @@ class PPOConfig:
         require("max_grad_norm", self.max_grad_norm, positive, "> 0")
         for name in ("vf_coef", "ent_coef"):
             require(name, getattr(self, name), non_negative, ">= 0")
-        for name in ("learning_rate", "gamma", "gae_lambda", "clip_eps", "vf_coef", "ent_coef", "max_grad_norm"):
-            require(name, getattr(self, name), finite, "finite")
 
     @property
     def batch_size(self) -> int:
@@ -134,7 +156,7 @@ def _structure(config) -> tuple:
 
 def make(config: PPOConfig) -> Trainer:
     """Builds env, network and the pure ``init``/``update`` functions for ``config``'s structure."""
-    env = envs.make(config.env, episode_length=config.episode_length, **dict(config.env_kwargs))
+    env = envs.make(config.env, episode_length=config.episode_length, **envs.parse_kwargs(config.env_kwargs))
     dist = distributions.for_action_space(env.action_space, config.distribution, config.env)
     network = ActorCritic(
         policy_hidden_sizes=config.policy_hidden_sizes,
@@ -235,7 +257,7 @@ def make(config: PPOConfig) -> Trainer:
             batch, mb_key = inputs
             grads, metrics = jax.grad(loss_fn, has_aux=True)(params, obs_stats, cfg, batch, mb_key)
             updates, opt_state = tx.update(grads, opt_state, params)
-            metrics["grad_norm"] = optax.global_norm(grads)
+            metrics["grad_norm"] = optax.tree.norm(grads)
             return (optax.apply_updates(params, updates), opt_state), metrics
 
         def epoch(carry, e_key):

@@ -1,0 +1,303 @@
+"""The outer loop: compiled chunks of K updates over a seed axis, with checkpoints and logs.
+
+One chunk is ``jit(vmap(scan(update)))`` over seeds: a single XLA program. Between chunks the
+host writes metrics, draws progress, checks for NaN and saves an Orbax checkpoint of the whole
+training state (params, optimizer, env, normalizer, RNG keys, step counter), so an interrupted
+run loses at most one chunk and resumes bit-identically.
+
+Run directory layout::
+
+    run_dir/config.json    algorithm, config, seeds, chunk size (what ``resume`` needs)
+    run_dir/metrics.csv    one row per (update, seed)
+    run_dir/checkpoints/   Orbax CheckpointManager, one step per checkpointed update count
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from jrew import config as config_lib
+from jrew.algos import ALGORITHMS
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+CHECKPOINT_DIR = "checkpoints"
+
+
+class TrainingDivergedError(RuntimeError):
+    """Raised when a loss becomes NaN or infinite; the last checkpoint is left intact."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a finished (or paused) run returns. Metric arrays are ``[num_seeds, num_updates]``."""
+
+    state: Any
+    metrics: dict[str, np.ndarray]
+    env_steps: np.ndarray
+    seeds: list[int]
+    run_dir: Path | None
+    compile_seconds: float
+    train_seconds: float
+
+    def final(self, name: str = "true_return") -> np.ndarray:
+        """Per-seed value of ``name`` at the last update."""
+        return self.metrics[name][:, -1]
+
+    @property
+    def steps_per_second(self) -> float:
+        """Env steps per second over all seeds, compile time excluded."""
+        steps = (self.env_steps[-1] if len(self.env_steps) else 0) * len(self.seeds)
+        return steps / max(self.train_seconds, 1e-9)
+
+
+def seed_keys(seeds: Sequence[int]) -> jax.Array:
+    """One key per seed, ``PRNGKey(seed)``: seed i gives the same run alone or in a batch."""
+    return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+
+
+def _as_seed_list(seeds: int | Sequence[int]) -> list[int]:
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ValueError(f"seeds must be a positive count or a non-empty list, got {seeds!r}")
+    if len(set(seed_list)) != len(seed_list):
+        raise ValueError(f"seeds must be distinct, got {seed_list}")
+    return seed_list
+
+
+def _default_chunk(num_updates: int) -> int:
+    """About 20 progress/checkpoint points per run, never more than 100 updates per chunk."""
+    return max(1, min(100, -(-num_updates // 20)))
+
+
+class _Loop:
+    """Holds the compiled chunk and the run directory for one run (fresh or resumed)."""
+
+    def __init__(self, algo: str, config, seeds: list[int], chunk_updates: int, run_dir: Path | None):
+        if algo not in ALGORITHMS:
+            raise ValueError(f"unknown algo {algo!r}; expected one of {sorted(ALGORITHMS)}")
+        if chunk_updates < 1:
+            raise ValueError(f"chunk_updates must be >= 1, got {chunk_updates}")
+        self.algo, self.config, self.seeds, self.run_dir = algo, config, seeds, run_dir
+        self.trainer = ALGORITHMS[algo][1](config)
+        self.chunk_updates = min(chunk_updates, self.trainer.num_updates)
+        self.keys = seed_keys(seeds)
+        self.init = jax.jit(jax.vmap(self.trainer.init))
+        self.chunk = jax.jit(jax.vmap(self._run_chunk, in_axes=(0, None)))
+        self.manager = None
+        if run_dir is not None:
+            self.manager = ocp.CheckpointManager(
+                (run_dir / CHECKPOINT_DIR).absolute(),
+                options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True),
+            )
+
+    def _run_chunk(self, state, active):
+        """``K`` updates; inactive slots (past the end) pass the state through unchanged."""
+        skip_metrics = jax.tree.map(
+            lambda s: jnp.full(s.shape, jnp.nan, s.dtype), jax.eval_shape(self.trainer.update, state)[1]
+        )
+
+        def step(s, is_active):
+            return jax.lax.cond(is_active, self.trainer.update, lambda s: (s, skip_metrics), s)
+
+        return jax.lax.scan(step, state, active)
+
+    def abstract_state(self):
+        return jax.eval_shape(self.init, self.keys)
+
+    def save(self, step: int, state) -> None:
+        if self.manager is not None:
+            self.manager.save(step, args=ocp.args.StandardSave(state))
+
+    def restore(self, step: int):
+        return self.manager.restore(step, args=ocp.args.StandardRestore(self.abstract_state()))
+
+    def write_config(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "algo": self.algo,
+            "config": config_lib.to_dict(self.config),
+            "seeds": self.seeds,
+            "chunk_updates": self.chunk_updates,
+        }
+        (self.run_dir / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+
+    def run(self, state, start: int, stop: int, progress: bool, history: dict[str, list] | None = None) -> RunResult:
+        trainer, K = self.trainer, self.chunk_updates
+        history = history if history is not None else {}
+        t0 = time.perf_counter()
+        compiled = self.chunk.lower(state, jnp.ones((K,), bool)).compile()
+        compile_seconds = time.perf_counter() - t0
+        train_seconds = 0.0
+        console = Console(stderr=True)
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console, disable=not progress) as bar:
+            task = bar.add_task(
+                f"{self.algo} {self.config.env} x{len(self.seeds)} seeds", total=trainer.num_updates,
+                completed=start, info=f"compiled in {compile_seconds:.1f}s",
+            )
+            update = start
+            while update < stop:
+                active = np.arange(update, update + K) < stop
+                t = time.perf_counter()
+                new_state, metrics = compiled(state, jnp.asarray(active))
+                metrics = jax.tree.map(lambda x: np.asarray(x)[:, active], metrics)  # [seeds, n]
+                train_seconds += time.perf_counter() - t
+                n = int(active.sum())
+                _check_finite(metrics, update, self.seeds, trainer.steps_per_update, self.run_dir, self._last_saved)
+                state, update = new_state, update + n
+                self._append_metrics(metrics, update - n, trainer.steps_per_update)
+                for name, values in metrics.items():
+                    history.setdefault(name, []).append(values)
+                self.save(update, state)
+                self._last_saved = update if self.manager is not None else self._last_saved
+                sps = (update - start) * trainer.steps_per_update * len(self.seeds) / max(train_seconds, 1e-9)
+                true_return = np.nanmean(metrics["true_return"][:, -1]) if np.isfinite(metrics["true_return"][:, -1]).any() else float("nan")
+                bar.update(
+                    task, completed=update,
+                    info=f"steps {update * trainer.steps_per_update:,}/seed  {sps:,.0f} steps/s  true return {true_return:.1f}",
+                )
+        if self.manager is not None:
+            self.manager.wait_until_finished()
+        merged = {k: np.concatenate(v, axis=1) for k, v in history.items()}
+        num = next(iter(merged.values())).shape[1] if merged else 0
+        env_steps = (np.arange(stop - num, stop) + 1) * trainer.steps_per_update
+        return RunResult(state, merged, env_steps, self.seeds, self.run_dir, compile_seconds, train_seconds)
+
+    _last_saved: int | None = None
+
+    def _append_metrics(self, metrics: dict[str, np.ndarray], first_update: int, steps_per_update: int) -> None:
+        if self.run_dir is None:
+            return
+        path = self.run_dir / METRICS_FILE
+        names = sorted(metrics)
+        new_file = not path.exists()
+        with path.open("a", newline="") as f:
+            writer = csv.writer(f)
+            if new_file:
+                writer.writerow(["update", "env_steps", "seed", *names])
+            num = next(iter(metrics.values())).shape[1]
+            for j in range(num):
+                update = first_update + j + 1
+                for i, seed in enumerate(self.seeds):
+                    writer.writerow([update, update * steps_per_update, seed, *(f"{metrics[k][i, j]:.9g}" for k in names)])
+
+
+def _check_finite(metrics, first_update, seeds, steps_per_update, run_dir, last_saved) -> None:
+    loss = metrics["loss"]
+    bad = ~np.isfinite(loss)
+    if not bad.any():
+        return
+    seed_idx, update_idx = np.nonzero(bad)
+    first = int(update_idx.min())
+    bad_seeds = sorted({seeds[i] for i, j in zip(seed_idx, update_idx) if j == first})
+    update = first_update + first + 1
+    where = (
+        f"; the last checkpoint (update {last_saved}) in {run_dir / CHECKPOINT_DIR} is intact"
+        if run_dir is not None and last_saved is not None
+        else ""
+    )
+    raise TrainingDivergedError(
+        f"loss became {loss[seed_idx[0], update_idx[0]]} at update {update} "
+        f"(env step {update * steps_per_update:,} per seed) for seed(s) {bad_seeds}{where}. "
+        "Check the reward scale and learning rate."
+    )
+
+
+def train(
+    config,
+    seeds: int | Sequence[int] = 8,
+    run_dir: str | Path | None = None,
+    *,
+    algo: str = "ppo",
+    chunk_updates: int | None = None,
+    until_update: int | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Trains ``config`` for every seed in one compiled program.
+
+    Args:
+      seeds: a count N (seeds 0..N-1) or an explicit list; seed s uses ``PRNGKey(s)``.
+      run_dir: where config, metrics and checkpoints go; None keeps everything in memory.
+      chunk_updates: updates per compiled chunk (= progress, metrics and checkpoint interval).
+      until_update: pause after this many updates (checkpointed); ``resume`` continues.
+    """
+    seed_list = _as_seed_list(seeds)
+    run_path = Path(run_dir) if run_dir is not None else None
+    if run_path is not None and (run_path / CONFIG_FILE).exists():
+        raise FileExistsError(f"{run_path} already holds a run; use `jrew resume {run_path}` or a new --run-dir")
+    num_updates = config.num_updates
+    loop = _Loop(algo, config, seed_list, chunk_updates or _default_chunk(num_updates), run_path)
+    if run_path is not None:
+        loop.write_config()
+    state = loop.init(loop.keys)
+    stop = num_updates if until_update is None else min(int(until_update), num_updates)
+    return loop.run(state, 0, stop, progress)
+
+
+def resume(run_dir: str | Path, *, until_update: int | None = None, progress: bool = True) -> RunResult:
+    """Continues the run in ``run_dir`` from its latest checkpoint; metrics past it are dropped."""
+    run_path = Path(run_dir)
+    config_path = run_path / CONFIG_FILE
+    if not config_path.exists():
+        raise FileNotFoundError(f"no run in {run_path}: {CONFIG_FILE} is missing")
+    saved = json.loads(config_path.read_text())
+    config_cls = ALGORITHMS[saved["algo"]][0]
+    config = config_lib.from_dict(config_cls, saved["config"])
+    loop = _Loop(saved["algo"], config, saved["seeds"], saved["chunk_updates"], run_path)
+    step = loop.manager.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"no checkpoint in {run_path / CHECKPOINT_DIR}; start the run again")
+    state = loop.restore(step)
+    loop._last_saved = step
+    history = _truncate_metrics(run_path / METRICS_FILE, step, len(loop.seeds))
+    stop = config.num_updates if until_update is None else min(int(until_update), config.num_updates)
+    return loop.run(state, step, stop, progress, history)
+
+
+def _truncate_metrics(path: Path, last_update: int, num_seeds: int) -> dict[str, list]:
+    """Drops rows written after the checkpoint; returns the kept metrics as ``[seeds, n]`` arrays."""
+    if not path.exists():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], [r for r in rows[1:] if int(r[0]) <= last_update]
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *body])
+    if not body:
+        return {}
+    table = np.asarray([[float(x) for x in r] for r in body])
+    return {name: [table[:, col].reshape(-1, num_seeds).T.astype(np.float32)] for col, name in enumerate(header) if col >= 3}
+
+
+def load_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """Reads ``metrics.csv``: each column as ``[num_seeds, num_updates]``, plus ``env_steps [num_updates]``."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no {METRICS_FILE} in {run_dir}")
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    table = np.asarray([[float(x) for x in r] for r in rows[1:]])
+    num_seeds = len(np.unique(table[:, 2]))
+    out = {name: table[:, col].reshape(-1, num_seeds).T.astype(np.float32) for col, name in enumerate(header) if col >= 3}
+    out["env_steps"] = table[::num_seeds, 1]
+    return out

@@ -1,0 +1,117 @@
+"""Runner: seeds in one program, checkpoint/resume, NaN reporting, metrics files, CLI."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+import jrew
+from jrew import cli, runner
+from jrew.algos import ppo
+
+CFG = ppo.PPOConfig(total_steps=12 * 512)
+
+
+def leaves_equal(a, b):
+    return all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(np.array_equal(x, y)), a, b)))
+
+
+def test_pause_and_resume_gives_identical_final_params(tmp_path):
+    uninterrupted = runner.train(CFG, seeds=2, chunk_updates=5, progress=False)
+    paused = runner.train(CFG, seeds=2, run_dir=tmp_path / "run", chunk_updates=5, until_update=7, progress=False)
+    assert paused.metrics["loss"].shape == (2, 7)
+    resumed = runner.resume(tmp_path / "run", progress=False)
+    assert leaves_equal(uninterrupted.state.params, resumed.state.params)
+    assert leaves_equal(uninterrupted.state.opt_state, resumed.state.opt_state)
+    np.testing.assert_array_equal(uninterrupted.metrics["loss"], resumed.metrics["loss"])
+    metrics = jrew.load_metrics(tmp_path / "run")
+    assert metrics["loss"].shape == (2, 12)
+    np.testing.assert_array_equal(metrics["env_steps"], np.arange(1, 13) * 512)
+
+
+def test_resume_drops_metrics_written_after_the_last_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    runner.train(CFG, seeds=2, run_dir=run, chunk_updates=4, until_update=8, progress=False)
+    # simulate a crash after metrics of update 9..10 were written but before their checkpoint
+    with (run / runner.METRICS_FILE).open("a") as f:
+        f.write("9,4608,0,0,0,0,0,0,0,0,0,0,0,0\n")
+    resumed = runner.resume(run, progress=False)
+    assert resumed.metrics["loss"].shape == (2, 12)
+    assert jrew.load_metrics(run)["loss"].shape == (2, 12)
+
+
+def test_config_json_round_trips(tmp_path):
+    runner.train(CFG, seeds=[3, 5], run_dir=tmp_path / "run", until_update=1, progress=False)
+    saved = json.loads((tmp_path / "run" / runner.CONFIG_FILE).read_text())
+    assert saved["algo"] == "ppo" and saved["seeds"] == [3, 5]
+    assert jrew.config.from_dict(ppo.PPOConfig, saved["config"]) == CFG
+
+
+def test_existing_run_dir_is_not_overwritten(tmp_path):
+    runner.train(CFG, seeds=1, run_dir=tmp_path / "run", until_update=1, progress=False)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        runner.train(CFG, seeds=1, run_dir=tmp_path / "run", progress=False)
+
+
+class NaNRewardSometimes(envs.Wrapper):
+    """Emits a NaN reward with probability p per step: training must stop and say where."""
+
+    def __init__(self, env, p):
+        super().__init__(env)
+        self.p = p
+
+    def reset(self, rng):
+        state = self.env.reset(rng)
+        return state.replace(info={**state.info, "nan_rng": jax.random.fold_in(rng, 1)})
+
+    def step(self, state, action):
+        rng, key = jax.random.split(state.info["nan_rng"])
+        state = self.env.step(state, action)
+        reward = jnp.where(jax.random.uniform(key) < self.p, jnp.nan, state.reward)
+        return state.replace(reward=reward, info={**state.info, "nan_rng": rng})
+
+
+envs.register(
+    "test/nan_reward",
+    lambda **kw: NaNRewardSometimes(envs.make("gymnax/CartPole-v1", auto_reset=False, **kw), p=2e-4),
+    "CartPole whose reward is NaN with probability 2e-4 per step",
+)
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
+    cfg = ppo.PPOConfig(env="test/nan_reward", total_steps=60 * 512)
+    run = tmp_path / "run"
+    with pytest.raises(jrew.TrainingDivergedError, match=r"loss became nan at update (\d+) .*seed\(s\) \[0\].*intact") as err:
+        runner.train(cfg, seeds=1, run_dir=run, chunk_updates=2, progress=False)
+    bad_update = int(str(err.value).split("at update ")[1].split()[0])
+    saved = jrew.load_metrics(run)["loss"].shape[1]
+    assert 0 < saved < bad_update <= saved + 2
+    restored = runner.resume(run, until_update=saved, progress=False)  # the checkpoint loads
+    assert int(restored.state.update_step[0]) == saved
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored.state.params))
+
+
+def test_cli_train_resume_plot_envs(tmp_path, capsys):
+    run = tmp_path / "cli"
+    args = ["train", "--env", "gymnax/CartPole-v1", "--algo", "ppo", "--seeds", "2", "--total-steps", "3072",
+            "--run-dir", str(run), "--chunk-updates", "2", "--until-update", "2"]
+    assert cli.main(args) == 0
+    assert cli.main(["resume", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "final true return over 2 seeds" in out and (run / "true_return.png").stat().st_size > 5000
+    assert jrew.load_metrics(run)["loss"].shape == (2, 6)
+    assert cli.main(["plot", str(run), "--metric", "entropy"]) == 0
+    assert (run / "entropy.png").exists()
+    assert cli.main(["envs", "--family", "gymnax"]) == 0
+    assert "gymnax/CartPole-v1" in capsys.readouterr().out
+
+
+def test_cli_reports_bad_input(tmp_path, capsys):
+    assert cli.main(["train", "--learning-rate", "-1", "--run-dir", str(tmp_path / "x")]) == 2
+    assert "learning_rate must be > 0, got -1.0" in capsys.readouterr().err
+    assert cli.main(["train", "--env", "gymnax/CartPol", "--run-dir", str(tmp_path / "y")]) == 2
+    assert "unknown env 'gymnax/CartPol'" in capsys.readouterr().err
+    assert cli.main(["resume", str(tmp_path / "missing")]) == 2
