@@ -40,17 +40,25 @@ class ActorCritic(nn.Module):
     activation: str = "tanh"
     init_log_std: float = 0.0
 
-    @nn.compact
-    def __call__(self, obs):
+    def setup(self):
+        out = self.head_size // 2 if self.continuous else self.head_size
+        self.policy_net = MLP(self.policy_hidden_sizes, out, self.activation, 0.01)
+        self.value_net = MLP(self.value_hidden_sizes, 1, self.activation, 1.0)
         if self.continuous:
-            action_dim = self.head_size // 2
-            mean = MLP(self.policy_hidden_sizes, action_dim, self.activation, 0.01, name="policy")(obs)
-            log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (action_dim,))
-            head = jnp.concatenate([mean, jnp.broadcast_to(log_std, mean.shape)], axis=-1)
-        else:
-            head = MLP(self.policy_hidden_sizes, self.head_size, self.activation, 0.01, name="policy")(obs)
-        value = MLP(self.value_hidden_sizes, 1, self.activation, 1.0, name="value")(obs)[..., 0]
-        return head, value
+            self.log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (out,))
+
+    def policy(self, obs):
+        """Distribution parameters: logits, or concat(mean, log_std)."""
+        head = self.policy_net(obs)
+        if self.continuous:
+            head = jnp.concatenate([head, jnp.broadcast_to(self.log_std, head.shape)], axis=-1)
+        return head
+
+    def value(self, obs):
+        return self.value_net(obs)[..., 0]
+
+    def __call__(self, obs):
+        return self.policy(obs), self.value(obs)
 
 
 def init_params(network: ActorCritic, key: jax.Array, observation_size: int):

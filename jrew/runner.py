@@ -96,7 +96,7 @@ class _Loop:
         self.keys = seed_keys(seeds)
         self.init = jax.jit(jax.vmap(self.trainer.init))
         self.chunk = jax.jit(jax.vmap(self._run_chunk, in_axes=(0, None)))
-        self.manager = None
+        self.manager, self.last_saved = None, None
         if run_dir is not None:
             self.manager = ocp.CheckpointManager(
                 (run_dir / CHECKPOINT_DIR).absolute(),
@@ -117,10 +117,6 @@ class _Loop:
     def abstract_state(self):
         return jax.eval_shape(self.init, self.keys)
 
-    def save(self, step: int, state) -> None:
-        if self.manager is not None:
-            self.manager.save(step, args=ocp.args.StandardSave(state))
-
     def restore(self, step: int):
         return self.manager.restore(step, args=ocp.args.StandardRestore(self.abstract_state()))
 
@@ -135,54 +131,50 @@ class _Loop:
         (self.run_dir / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
 
     def run(self, state, start: int, stop: int, progress: bool, history: dict[str, list] | None = None) -> RunResult:
-        trainer, K = self.trainer, self.chunk_updates
+        """Runs updates ``start..stop`` chunk by chunk; returns the state and all metrics so far."""
         history = history if history is not None else {}
+        K, steps_per_update = self.chunk_updates, self.trainer.steps_per_update
         t0 = time.perf_counter()
         compiled = self.chunk.lower(state, jnp.ones((K,), bool)).compile()
-        compile_seconds = time.perf_counter() - t0
-        train_seconds = 0.0
-        console = Console(stderr=True)
-        columns = (
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console, disable=not progress) as bar:
-            task = bar.add_task(
-                f"{self.algo} {self.config.env} x{len(self.seeds)} seeds", total=trainer.num_updates,
-                completed=start, info=f"compiled in {compile_seconds:.1f}s",
-            )
-            update = start
-            while update < stop:
-                active = np.arange(update, update + K) < stop
-                t = time.perf_counter()
-                new_state, metrics = compiled(state, jnp.asarray(active))
-                metrics = jax.tree.map(lambda x: np.asarray(x)[:, active], metrics)  # [seeds, n]
-                train_seconds += time.perf_counter() - t
-                n = int(active.sum())
-                _check_finite(metrics, update, self.seeds, trainer.steps_per_update, self.run_dir, self._last_saved)
-                state, update = new_state, update + n
-                self._append_metrics(metrics, update - n, trainer.steps_per_update)
-                for name, values in metrics.items():
-                    history.setdefault(name, []).append(values)
-                self.save(update, state)
-                self._last_saved = update if self.manager is not None else self._last_saved
-                sps = (update - start) * trainer.steps_per_update * len(self.seeds) / max(train_seconds, 1e-9)
-                true_return = np.nanmean(metrics["true_return"][:, -1]) if np.isfinite(metrics["true_return"][:, -1]).any() else float("nan")
-                bar.update(
-                    task, completed=update,
-                    info=f"steps {update * trainer.steps_per_update:,}/seed  {sps:,.0f} steps/s  true return {true_return:.1f}",
+        compile_seconds, train_seconds = time.perf_counter() - t0, 0.0
+        update = start
+        try:
+            with _progress_bar(progress) as bar:
+                task = bar.add_task(
+                    f"{self.algo} {self.config.env} x{len(self.seeds)}", total=self.trainer.num_updates,
+                    completed=start, info=f"compiled in {compile_seconds:.1f}s",
                 )
-        if self.manager is not None:
-            self.manager.wait_until_finished()
+                while update < stop:
+                    active = np.arange(update, update + K) < stop
+                    t = time.perf_counter()
+                    new_state, metrics = compiled(state, jnp.asarray(active))
+                    metrics = jax.tree.map(lambda x: np.asarray(x)[:, active], metrics)  # [seeds, n]
+                    train_seconds += time.perf_counter() - t
+                    _check_finite(metrics, update, self.seeds, steps_per_update, self.run_dir, self.last_saved)
+                    state, first, update = new_state, update, update + int(active.sum())
+                    self._record(state, metrics, first, update, history)
+                    sps = (update - start) * steps_per_update * len(self.seeds) / max(train_seconds, 1e-9)
+                    with np.errstate(all="ignore"):
+                        true_return = float(np.nanmean(metrics["true_return"][:, -1]))
+                    bar.update(task, completed=update, info=(
+                        f"{update * steps_per_update:,} steps/seed  {sps:,.0f} steps/s  true return {true_return:.1f}"
+                    ))
+        finally:
+            if self.manager is not None:  # finish async writes, also when a NaN or Ctrl-C stops the run
+                self.manager.wait_until_finished()
         merged = {k: np.concatenate(v, axis=1) for k, v in history.items()}
         num = next(iter(merged.values())).shape[1] if merged else 0
-        env_steps = (np.arange(stop - num, stop) + 1) * trainer.steps_per_update
+        env_steps = (np.arange(update - num, update) + 1) * steps_per_update
         return RunResult(state, merged, env_steps, self.seeds, self.run_dir, compile_seconds, train_seconds)
 
-    _last_saved: int | None = None
+    def _record(self, state, metrics: dict[str, np.ndarray], first: int, update: int, history: dict) -> None:
+        """After a chunk: metrics to CSV and history, then the checkpoint (so CSV never trails it)."""
+        self._append_metrics(metrics, first, self.trainer.steps_per_update)
+        for name, values in metrics.items():
+            history.setdefault(name, []).append(values)
+        if self.manager is not None:
+            self.manager.save(update, args=ocp.args.StandardSave(state))
+            self.last_saved = update
 
     def _append_metrics(self, metrics: dict[str, np.ndarray], first_update: int, steps_per_update: int) -> None:
         if self.run_dir is None:
@@ -199,6 +191,18 @@ class _Loop:
                 update = first_update + j + 1
                 for i, seed in enumerate(self.seeds):
                     writer.writerow([update, update * steps_per_update, seed, *(f"{metrics[k][i, j]:.9g}" for k in names)])
+
+
+def _progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
 
 
 def _check_finite(metrics, first_update, seeds, steps_per_update, run_dir, last_saved) -> None:
@@ -267,7 +271,7 @@ def resume(run_dir: str | Path, *, until_update: int | None = None, progress: bo
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {run_path / CHECKPOINT_DIR}; start the run again")
     state = loop.restore(step)
-    loop._last_saved = step
+    loop.last_saved = step
     history = _truncate_metrics(run_path / METRICS_FILE, step, len(loop.seeds))
     stop = config.num_updates if until_update is None else min(int(until_update), config.num_updates)
     return loop.run(state, step, stop, progress, history)

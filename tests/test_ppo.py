@@ -79,7 +79,7 @@ def test_hyperparameters_are_vmappable_data():
     for i, lr in enumerate(lrs):
         alone = jax.jit(train)(key, jax.tree.map(jnp.asarray, smooth.replace(learning_rate=lr)))
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, atol=1e-5, rtol=1e-5), batched, alone)
-    kernel = batched["params"]["policy"]["Dense_0"]["kernel"]
+    kernel = batched["params"]["policy_net"]["Dense_0"]["kernel"]
     assert not np.allclose(kernel[0], kernel[2])
 
 

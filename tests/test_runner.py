@@ -56,39 +56,30 @@ def test_existing_run_dir_is_not_overwritten(tmp_path):
         runner.train(CFG, seeds=1, run_dir=tmp_path / "run", progress=False)
 
 
-class NaNRewardSometimes(envs.Wrapper):
-    """Emits a NaN reward with probability p per step: training must stop and say where."""
-
-    def __init__(self, env, p):
-        super().__init__(env)
-        self.p = p
-
-    def reset(self, rng):
-        state = self.env.reset(rng)
-        return state.replace(info={**state.info, "nan_rng": jax.random.fold_in(rng, 1)})
+class NaNRewardOnceBalanced(envs.Wrapper):
+    """CartPole whose reward turns NaN once an episode lasts 200 steps: a random policy never
+    gets there, a learning one does after some updates, so checkpoints exist before the NaN."""
 
     def step(self, state, action):
-        rng, key = jax.random.split(state.info["nan_rng"])
         state = self.env.step(state, action)
-        reward = jnp.where(jax.random.uniform(key) < self.p, jnp.nan, state.reward)
-        return state.replace(reward=reward, info={**state.info, "nan_rng": rng})
+        return state.replace(reward=jnp.where(state.pipeline_state.time >= 200, jnp.nan, state.reward))
 
 
 envs.register(
     "test/nan_reward",
-    lambda **kw: NaNRewardSometimes(envs.make("gymnax/CartPole-v1", auto_reset=False, **kw), p=2e-4),
-    "CartPole whose reward is NaN with probability 2e-4 per step",
+    lambda **kw: NaNRewardOnceBalanced(envs.make("gymnax/CartPole-v1", auto_reset=False, **kw)),
+    "CartPole whose reward is NaN from step 200 of an episode",
 )
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
-    cfg = ppo.PPOConfig(env="test/nan_reward", total_steps=60 * 512)
+    cfg = ppo.PPOConfig(env="test/nan_reward", total_steps=400 * 512)
     run = tmp_path / "run"
     with pytest.raises(jrew.TrainingDivergedError, match=r"loss became nan at update (\d+) .*seed\(s\) \[0\].*intact") as err:
-        runner.train(cfg, seeds=1, run_dir=run, chunk_updates=2, progress=False)
+        runner.train(cfg, seeds=1, run_dir=run, chunk_updates=10, progress=False)
     bad_update = int(str(err.value).split("at update ")[1].split()[0])
     saved = jrew.load_metrics(run)["loss"].shape[1]
-    assert 0 < saved < bad_update <= saved + 2
+    assert 0 < saved < bad_update <= saved + 10
     restored = runner.resume(run, until_update=saved, progress=False)  # the checkpoint loads
     assert int(restored.state.update_step[0]) == saved
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored.state.params))

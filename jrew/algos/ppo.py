@@ -176,10 +176,10 @@ def make(config: PPOConfig) -> Trainer:
 
         return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(schedule, eps=1e-5))
 
-    def apply(params, obs_stats, obs):
+    def apply(params, obs_stats, obs, method=None):
         if config.normalize_observations:
             obs = normalization.normalize(obs_stats, obs)
-        return network.apply(params, obs)
+        return network.apply(params, obs, method=method)
 
     def init(key: jax.Array, hparams: PPOConfig | None = None) -> PPOState:
         cfg = config if hparams is None else hparams
@@ -230,17 +230,21 @@ def make(config: PPOConfig) -> Trainer:
         key, rollout_key, epoch_key = jax.random.split(state.key, 3)
 
         def policy(obs, step_key):
-            sample_key, _ = jax.random.split(step_key)
-            head, value = apply(state.params, state.obs_stats, obs)
-            raw_action = dist.sample(sample_key, head)
-            return raw_action, dist.to_env_action(raw_action), dist.log_prob(head, raw_action), value
+            head = apply(state.params, state.obs_stats, obs, ActorCritic.policy)
+            raw_action = dist.sample(step_key, head)
+            return raw_action, dist.to_env_action(raw_action), dist.log_prob(head, raw_action), jnp.zeros(obs.shape[0])
 
         env_state, episode_stats, traj = rollout(
             env, policy, state.env_state, state.episode_stats, rollout_key, config.num_steps
         )
-        _, next_values = apply(state.params, state.obs_stats, traj.next_obs)
+        # V(s_t) and V(s_{t+1}) (pre-reset, so truncations bootstrap) in one batched pass:
+        # cheaper than evaluating the critic inside the rollout one step at a time.
+        values, next_values = jnp.split(
+            apply(state.params, state.obs_stats, jnp.concatenate([traj.obs, traj.next_obs]), ActorCritic.value), 2
+        )
+        traj = traj.replace(value=values)
         advantages, targets = generalized_advantage_estimation(
-            traj.reward, traj.value, next_values, traj.terminated, traj.done, cfg.gamma, cfg.gae_lambda
+            traj.reward, values, next_values, traj.terminated, traj.done, cfg.gamma, cfg.gae_lambda
         )
         obs_stats = state.obs_stats
         if config.normalize_observations:

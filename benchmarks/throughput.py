@@ -1,0 +1,166 @@
+"""Training throughput of jrew PPO vs Brax's own PPO trainer vs raw env stepping, in one run.
+
+    python benchmarks/throughput.py [--env inverted_pendulum] [--backend positional] [--num-envs 256]
+
+Both trainers get the same Brax env and backend, num_envs, unroll length, minibatches, epochs,
+network sizes and activation, tanh-Gaussian policy and observation normalization; one unroll
+per update on both (Brax: batch_size * num_minibatches == num_envs). Steps/s exclude compile
+time, reported separately. The raw env-step rate (random actions in a ``lax.scan``) is the
+ceiling. Results: benchmarks/results/throughput.{json,csv,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+
+import envs
+import jrew
+from benchmarks.common import bar_plot, machine, write_results
+from jrew.algos import ppo
+from jrew.rollout import random_policy, rollout
+from jrew.types import EpisodeStats
+
+
+def raw_env_steps_per_second(env_name: str, backend: str, num_envs: int, num_steps: int, repeats: int = 3) -> float:
+    env = envs.make(f"brax/{env_name}", backend=backend)
+    policy = random_policy(env.action_space)
+
+    @jax.jit
+    def run(key):
+        state = jax.vmap(env.reset)(jax.random.split(key, num_envs))
+        traj = rollout(env, policy, state, EpisodeStats.zeros(num_envs), key, num_steps)[2]
+        return traj.reward.sum() + traj.next_obs.sum()  # depend on the physics, or XLA drops it
+
+    run(jax.random.PRNGKey(0)).block_until_ready()  # compile
+    t = time.perf_counter()
+    for i in range(repeats):
+        run(jax.random.PRNGKey(i + 1)).block_until_ready()
+    return repeats * num_envs * num_steps / (time.perf_counter() - t)
+
+
+def brax_ppo(args) -> dict:
+    from brax.training.agents.ppo import networks as brax_networks
+    from brax.training.agents.ppo import train as brax_train
+
+    from envs.brax_adapter import import_brax_envs
+
+    env = import_brax_envs().get_environment(args.env, backend=args.backend)
+    batch_size = args.num_envs // args.num_minibatches
+    steps_per_update = args.num_envs * args.unroll_length
+    # Brax's trainer compiles its training epoch on the first call and again on the second (the
+    # state's weak types change); epochs 3+ are steady state, and the last one is measured.
+    epochs_of_training = 4
+    records = []
+
+    def progress(step, metrics):
+        records.append((time.perf_counter(), metrics))
+
+    network_factory = functools.partial(
+        brax_networks.make_ppo_networks,
+        policy_hidden_layer_sizes=args.policy_hidden,
+        value_hidden_layer_sizes=args.value_hidden,
+    )
+    brax_train.train(
+        environment=env,
+        num_timesteps=epochs_of_training * args.updates * steps_per_update,
+        num_evals=epochs_of_training + 1,
+        episode_length=1000,
+        num_envs=args.num_envs,
+        unroll_length=args.unroll_length,
+        batch_size=batch_size,
+        num_minibatches=args.num_minibatches,
+        num_updates_per_batch=args.num_epochs,
+        normalize_observations=True,
+        learning_rate=3e-4,
+        entropy_cost=1e-2,
+        discounting=0.97,
+        max_grad_norm=0.5,
+        network_factory=network_factory,
+        num_eval_envs=16,
+        seed=0,
+        progress_fn=progress,
+    )
+    sps = [m["training/sps"] for _, m in records if "training/sps" in m]
+    walltimes = [m["training/walltime"] for _, m in records if "training/walltime" in m]
+    epoch_seconds = [walltimes[0], *(b - a for a, b in zip(walltimes, walltimes[1:]))]
+    steady = epoch_seconds[-1]
+    return {
+        "steps_per_second": float(sps[-1]),
+        "compile_seconds": float(sum(t - steady for t in epoch_seconds[:2])),  # both compiles
+    }
+
+
+def jrew_ppo(args, seeds: int) -> dict:
+    config = ppo.PPOConfig(
+        env=f"brax/{args.env}",
+        env_kwargs=(("backend", args.backend),),
+        total_steps=2 * args.updates * args.num_envs * args.unroll_length,
+        num_envs=args.num_envs,
+        num_steps=args.unroll_length,
+        num_epochs=args.num_epochs,
+        num_minibatches=args.num_minibatches,
+        policy_hidden_sizes=args.policy_hidden,
+        value_hidden_sizes=args.value_hidden,
+        activation="swish",
+        distribution="tanh_normal",
+        normalize_observations=True,
+        learning_rate=3e-4,
+        gamma=0.97,
+        ent_coef=1e-2,
+    )
+    result = jrew.train(config, seeds=seeds, chunk_updates=args.updates, progress=False)
+    return {"steps_per_second": result.steps_per_second, "compile_seconds": result.compile_seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="inverted_pendulum")
+    parser.add_argument("--backend", default="positional")
+    parser.add_argument("--num-envs", type=int, default=256)
+    parser.add_argument("--unroll-length", type=int, default=20)
+    parser.add_argument("--num-minibatches", type=int, default=4)
+    parser.add_argument("--num-epochs", type=int, default=4)
+    parser.add_argument("--updates", type=int, default=10, help="updates per measured chunk/epoch")
+    parser.add_argument("--seeds", type=int, default=8, help="seeds for the many-seeds row")
+    parser.add_argument("--policy-hidden", type=int, nargs="+", default=[32] * 4)
+    parser.add_argument("--value-hidden", type=int, nargs="+", default=[256] * 5)
+    args = parser.parse_args()
+    args.policy_hidden, args.value_hidden = tuple(args.policy_hidden), tuple(args.value_hidden)
+
+    raw = raw_env_steps_per_second(args.env, args.backend, args.num_envs, args.unroll_length * args.updates)
+    print(f"raw env stepping: {raw:,.0f} steps/s")
+    brax = brax_ppo(args)
+    print(f"Brax PPO:         {brax['steps_per_second']:,.0f} steps/s (compile ~{brax['compile_seconds']:.1f}s)")
+    one = jrew_ppo(args, seeds=1)
+    print(f"jrew PPO:         {one['steps_per_second']:,.0f} steps/s (compile {one['compile_seconds']:.1f}s)")
+    many = jrew_ppo(args, seeds=args.seeds)
+    print(f"jrew PPO x{args.seeds} seeds: {many['steps_per_second']:,.0f} steps/s (compile {many['compile_seconds']:.1f}s)")
+
+    rows = [
+        {"run": "raw env steps (random actions)", "steps_per_second": raw, "compile_seconds": float("nan"),
+         "ratio_to_brax_ppo": raw / brax["steps_per_second"]},
+        {"run": "Brax PPO (1 seed)", **brax, "ratio_to_brax_ppo": 1.0},
+        {"run": "jrew PPO (1 seed)", **one, "ratio_to_brax_ppo": one["steps_per_second"] / brax["steps_per_second"]},
+        {"run": f"jrew PPO ({args.seeds} seeds, one program)", **many,
+         "ratio_to_brax_ppo": many["steps_per_second"] / brax["steps_per_second"]},
+    ]
+    meta = {**machine(), **{k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}}
+    json_path, _ = write_results("throughput", rows, meta)
+    plot = bar_plot(
+        "throughput", ["raw env", "Brax PPO", "jrew PPO", f"jrew x{args.seeds} seeds"],
+        [r["steps_per_second"] for r in rows], "env steps / s",
+        f"brax/{args.env} ({args.backend}), {args.num_envs} envs, {meta['platform']}",
+    )
+    print(f"\njrew / Brax PPO = {rows[2]['ratio_to_brax_ppo']:.2f}   "
+          f"jrew / raw env = {one['steps_per_second'] / raw:.2f}   "
+          f"jrew x{args.seeds} / Brax = {rows[3]['ratio_to_brax_ppo']:.2f}")
+    print(f"results: {json_path}, {plot}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Learning runs (slow): the agent must actually learn. Run with `pytest -m slow`."""
+
+import numpy as np
+import pytest
+
+import jrew
+from jrew.algos import ppo
+
+pytestmark = pytest.mark.slow
+
+
+def test_ppo_cartpole_16_seeds_reach_475_within_500k_steps():
+    result = jrew.train(ppo.PPOConfig(env="gymnax/CartPole-v1", total_steps=500_000), seeds=16, progress=False)
+    assert result.env_steps[-1] <= 500_000
+    final = result.final("true_return")
+    print(f"CartPole final true return: mean {final.mean():.1f}, min {final.min():.1f}")
+    assert final.mean() >= 475, final
+
+
+PENDULUM = ppo.PPOConfig(
+    env="gymnax/Pendulum-v1",
+    total_steps=1_000_000,
+    num_envs=16,
+    num_steps=128,
+    num_epochs=10,
+    num_minibatches=32,
+    normalize_observations=True,
+    ent_coef=0.0,
+    learning_rate=1e-3,
+    gamma=0.95,
+)
+
+
+def test_ppo_pendulum_8_seeds_swing_up():
+    """Random policy: about -1200; threshold -250 (swung up and balanced most of the episode)."""
+    result = jrew.train(PENDULUM, seeds=8, progress=False)
+    final = result.final("true_return")
+    print(f"Pendulum final true return: mean {final.mean():.1f}, min {final.min():.1f}")
+    assert np.mean(final) >= -250, final
