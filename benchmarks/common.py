@@ -27,7 +27,7 @@ def write_results(name: str, rows: list[dict], meta: dict) -> tuple[Path, Path]:
     """Writes ``results/<name>.json`` (rows + meta) and ``results/<name>.csv`` (rows)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     json_path, csv_path = RESULTS / f"{name}.json", RESULTS / f"{name}.csv"
-    json_path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    json_path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, allow_nan=False) + "\n")
     with csv_path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

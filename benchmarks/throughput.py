@@ -2,7 +2,8 @@
 
     python benchmarks/throughput.py [--env inverted_pendulum] [--backend positional] [--num-envs 256]
 
-Both trainers get the same Brax env and backend, num_envs, unroll length, minibatches, epochs,
+Each rate is the median over ``--repeats`` steady-state epochs (Brax) or chunks (jrew) of
+``--updates`` updates. Both trainers get the same Brax env and backend, num_envs, unroll length, minibatches, epochs,
 network sizes and activation, tanh-Gaussian policy and observation normalization; one unroll
 per update on both (Brax: batch_size * num_minibatches == num_envs). Steps/s exclude compile
 time, reported separately. The raw env-step rate (random actions in a ``lax.scan``) is the
@@ -16,7 +17,7 @@ import functools
 import time
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 
 import envs
 import jrew
@@ -26,7 +27,7 @@ from jrew.rollout import random_policy, rollout
 from jrew.types import EpisodeStats
 
 
-def raw_env_steps_per_second(env_name: str, backend: str, num_envs: int, num_steps: int, repeats: int = 3) -> float:
+def raw_env_steps_per_second(env_name: str, backend: str, num_envs: int, num_steps: int, repeats: int = 5) -> float:
     env = envs.make(f"brax/{env_name}", backend=backend)
     policy = random_policy(env.action_space)
 
@@ -37,10 +38,12 @@ def raw_env_steps_per_second(env_name: str, backend: str, num_envs: int, num_ste
         return traj.reward.sum() + traj.next_obs.sum()  # depend on the physics, or XLA drops it
 
     run(jax.random.PRNGKey(0)).block_until_ready()  # compile
-    t = time.perf_counter()
+    seconds = []
     for i in range(repeats):
+        t = time.perf_counter()
         run(jax.random.PRNGKey(i + 1)).block_until_ready()
-    return repeats * num_envs * num_steps / (time.perf_counter() - t)
+        seconds.append(time.perf_counter() - t)
+    return num_envs * num_steps / float(np.median(seconds))
 
 
 def brax_ppo(args) -> dict:
@@ -53,8 +56,8 @@ def brax_ppo(args) -> dict:
     batch_size = args.num_envs // args.num_minibatches
     steps_per_update = args.num_envs * args.unroll_length
     # Brax's trainer compiles its training epoch on the first call and again on the second (the
-    # state's weak types change); epochs 3+ are steady state, and the last one is measured.
-    epochs_of_training = 4
+    # state's weak types change); epochs 3+ are steady state: the median of those is reported.
+    epochs_of_training = 2 + args.repeats
     records = []
 
     def progress(step, metrics):
@@ -85,12 +88,11 @@ def brax_ppo(args) -> dict:
         seed=0,
         progress_fn=progress,
     )
-    sps = [m["training/sps"] for _, m in records if "training/sps" in m]
     walltimes = [m["training/walltime"] for _, m in records if "training/walltime" in m]
     epoch_seconds = [walltimes[0], *(b - a for a, b in zip(walltimes, walltimes[1:]))]
-    steady = epoch_seconds[-1]
+    steady = float(np.median(epoch_seconds[2:]))
     return {
-        "steps_per_second": float(sps[-1]),
+        "steps_per_second": args.updates * steps_per_update / steady,
         "compile_seconds": float(sum(t - steady for t in epoch_seconds[:2])),  # both compiles
     }
 
@@ -99,7 +101,7 @@ def jrew_ppo(args, seeds: int) -> dict:
     config = ppo.PPOConfig(
         env=f"brax/{args.env}",
         env_kwargs=(("backend", args.backend),),
-        total_steps=2 * args.updates * args.num_envs * args.unroll_length,
+        total_steps=args.repeats * args.updates * args.num_envs * args.unroll_length,
         num_envs=args.num_envs,
         num_steps=args.unroll_length,
         num_epochs=args.num_epochs,
@@ -114,7 +116,11 @@ def jrew_ppo(args, seeds: int) -> dict:
         ent_coef=1e-2,
     )
     result = jrew.train(config, seeds=seeds, chunk_updates=args.updates, progress=False)
-    return {"steps_per_second": result.steps_per_second, "compile_seconds": result.compile_seconds}
+    steps_per_chunk = seeds * args.updates * config.batch_size
+    return {
+        "steps_per_second": steps_per_chunk / float(np.median(result.chunk_seconds)),
+        "compile_seconds": result.compile_seconds,
+    }
 
 
 def main() -> None:
@@ -126,6 +132,7 @@ def main() -> None:
     parser.add_argument("--num-minibatches", type=int, default=4)
     parser.add_argument("--num-epochs", type=int, default=4)
     parser.add_argument("--updates", type=int, default=10, help="updates per measured chunk/epoch")
+    parser.add_argument("--repeats", type=int, default=5, help="steady-state epochs/chunks timed; the median counts")
     parser.add_argument("--seeds", type=int, default=8, help="seeds for the many-seeds row")
     parser.add_argument("--policy-hidden", type=int, nargs="+", default=[32] * 4)
     parser.add_argument("--value-hidden", type=int, nargs="+", default=[256] * 5)
@@ -142,7 +149,7 @@ def main() -> None:
     print(f"jrew PPO x{args.seeds} seeds: {many['steps_per_second']:,.0f} steps/s (compile {many['compile_seconds']:.1f}s)")
 
     rows = [
-        {"run": "raw env steps (random actions)", "steps_per_second": raw, "compile_seconds": float("nan"),
+        {"run": "raw env steps (random actions)", "steps_per_second": raw, "compile_seconds": None,
          "ratio_to_brax_ppo": raw / brax["steps_per_second"]},
         {"run": "Brax PPO (1 seed)", **brax, "ratio_to_brax_ppo": 1.0},
         {"run": "jrew PPO (1 seed)", **one, "ratio_to_brax_ppo": one["steps_per_second"] / brax["steps_per_second"]},

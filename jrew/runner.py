@@ -51,6 +51,7 @@ class RunResult:
     run_dir: Path | None
     compile_seconds: float
     train_seconds: float
+    chunk_seconds: list[float] = dataclasses.field(default_factory=list)  # wall time of each full chunk
 
     def final(self, name: str = "true_return") -> np.ndarray:
         """Per-seed value of ``name`` at the last update."""
@@ -136,12 +137,12 @@ class _Loop:
         K, steps_per_update = self.chunk_updates, self.trainer.steps_per_update
         t0 = time.perf_counter()
         compiled = self.chunk.lower(state, jnp.ones((K,), bool)).compile()
-        compile_seconds, train_seconds = time.perf_counter() - t0, 0.0
+        compile_seconds, train_seconds, chunk_seconds = time.perf_counter() - t0, 0.0, []
         update = start
         try:
             with _progress_bar(progress) as bar:
                 task = bar.add_task(
-                    f"{self.algo} {self.config.env} x{len(self.seeds)}", total=self.trainer.num_updates,
+                    f"{self.algo} x{len(self.seeds)}", total=self.trainer.num_updates,
                     completed=start, info=f"compiled in {compile_seconds:.1f}s",
                 )
                 while update < stop:
@@ -150,6 +151,8 @@ class _Loop:
                     new_state, metrics = compiled(state, jnp.asarray(active))
                     metrics = jax.tree.map(lambda x: np.asarray(x)[:, active], metrics)  # [seeds, n]
                     train_seconds += time.perf_counter() - t
+                    if active.all():
+                        chunk_seconds.append(time.perf_counter() - t)
                     _check_finite(metrics, update, self.seeds, steps_per_update, self.run_dir, self.last_saved)
                     state, first, update = new_state, update, update + int(active.sum())
                     self._record(state, metrics, first, update, history)
@@ -157,7 +160,7 @@ class _Loop:
                     with np.errstate(all="ignore"):
                         true_return = float(np.nanmean(metrics["true_return"][:, -1]))
                     bar.update(task, completed=update, info=(
-                        f"{update * steps_per_update:,} steps/seed  {sps:,.0f} steps/s  true return {true_return:.1f}"
+                        f"{sps:,.0f} steps/s  true return {true_return:.1f}"
                     ))
         finally:
             if self.manager is not None:  # finish async writes, also when a NaN or Ctrl-C stops the run
@@ -165,7 +168,9 @@ class _Loop:
         merged = {k: np.concatenate(v, axis=1) for k, v in history.items()}
         num = next(iter(merged.values())).shape[1] if merged else 0
         env_steps = (np.arange(update - num, update) + 1) * steps_per_update
-        return RunResult(state, merged, env_steps, self.seeds, self.run_dir, compile_seconds, train_seconds)
+        return RunResult(
+            state, merged, env_steps, self.seeds, self.run_dir, compile_seconds, train_seconds, chunk_seconds
+        )
 
     def _record(self, state, metrics: dict[str, np.ndarray], first: int, update: int, history: dict) -> None:
         """After a chunk: metrics to CSV and history, then the checkpoint (so CSV never trails it)."""

@@ -106,3 +106,14 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     assert cli.main(["train", "--env", "gymnax/CartPol", "--run-dir", str(tmp_path / "y")]) == 2
     assert "unknown env 'gymnax/CartPol'" in capsys.readouterr().err
     assert cli.main(["resume", str(tmp_path / "missing")]) == 2
+
+
+def test_bootstrap_ci_brackets_the_mean_and_stays_in_range():
+    from jrew import stats
+
+    values = np.array([[500.0, 1.0], [500.0, 2.0], [245.0, 3.0], [500.0, np.nan]])
+    low, high = stats.bootstrap_mean_ci(values)
+    mean = np.nanmean(values, axis=0)
+    assert np.all(low <= mean) and np.all(mean <= high)
+    assert high[0] <= 500.0 and low[0] >= 245.0 and low[1] >= 1.0 and high[1] <= 3.0
+    assert stats.summarize(np.array([1.0, 2.0, 3.0, 100.0]))["iqm"] == 2.5
