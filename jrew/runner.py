@@ -136,7 +136,7 @@ class _Loop:
         history = history if history is not None else {}
         K, steps_per_update = self.chunk_updates, self.trainer.steps_per_update
         t0 = time.perf_counter()
-        compiled = self.chunk.lower(state, jnp.ones((K,), bool)).compile()
+        compiled = self.chunk.lower(state, jnp.ones((K,), bool)).compile() if start < stop else None
         compile_seconds, train_seconds, chunk_seconds = time.perf_counter() - t0, 0.0, []
         update = start
         try:
