@@ -24,7 +24,6 @@ import jrew
 from benchmarks.common import bar_plot, machine, write_results
 from jrew.algos import ppo
 from jrew.rollout import random_policy, rollout
-from jrew.types import EpisodeStats
 
 
 def raw_env_steps_per_second(env_name: str, backend: str, num_envs: int, num_steps: int, repeats: int = 5) -> float:
@@ -34,7 +33,7 @@ def raw_env_steps_per_second(env_name: str, backend: str, num_envs: int, num_ste
     @jax.jit
     def run(key):
         state = jax.vmap(env.reset)(jax.random.split(key, num_envs))
-        traj = rollout(env, policy, state, EpisodeStats.zeros(num_envs), key, num_steps)[2]
+        traj = rollout(env, policy, state, key, num_steps)[1]
         return traj.reward.sum() + traj.next_obs.sum()  # depend on the physics, or XLA drops it
 
     run(jax.random.PRNGKey(0)).block_until_ready()  # compile

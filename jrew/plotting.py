@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -12,33 +13,45 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jrew import stats  # noqa: E402
-from jrew.runner import load_metrics  # noqa: E402
+from jrew.runner import CONFIG_FILE, load_metrics  # noqa: E402
 
 
 def plot_run(run_dir: str | Path, metric: str = "true_return", out: str | Path | None = None) -> Path:
-    """Plots ``metric`` vs env steps per seed: mean across seeds with a 95% bootstrap CI band.
-
-    Writes ``run_dir/<metric>.png`` unless ``out`` is given; returns the path.
+    """Plots ``metric`` vs env steps per seed: for each reward variant the mean across seeds with a
+    95% bootstrap CI band. Writes ``run_dir/<metric>.png`` unless ``out`` is given; returns the path.
     """
     run_dir = Path(run_dir)
     metrics = load_metrics(run_dir)
-    if metric not in metrics:
-        raise ValueError(f"unknown metric {metric!r}; {run_dir} has {sorted(k for k in metrics if k != 'env_steps')}")
-    values, steps = metrics[metric], metrics["env_steps"]
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # no episode finished yet: NaN columns
-        mean = np.nanmean(values, axis=0)
-    low, high = stats.bootstrap_mean_ci(values)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot(steps, mean, label=f"mean over {values.shape[0]} seeds")
-    ax.fill_between(steps, low, high, alpha=0.25, label="95% bootstrap CI of the mean")
+    index_columns = ("env_steps", "variant", "seed")
+    if metric not in metrics or metric in index_columns:
+        names = sorted(k for k in metrics if k not in index_columns)
+        raise ValueError(f"unknown metric {metric!r}; {run_dir} has {names}")
+    steps, variant_of_run = metrics["env_steps"], metrics["variant"]
+    labels = _variant_labels(run_dir)
+    fig, ax = plt.subplots(figsize=(6.4, 4), dpi=120)
+    for variant in np.unique(variant_of_run):
+        values = metrics[metric][variant_of_run == variant]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no episode finished yet: NaN columns
+            mean = np.nanmean(values, axis=0)
+        low, high = stats.bootstrap_mean_ci(values)
+        label = labels[variant] if len(labels) > 1 else f"mean over {values.shape[0]} seeds"
+        (line,) = ax.plot(steps, mean, label=label)
+        ax.fill_between(steps, low, high, alpha=0.2, color=line.get_color())
     ax.set_xlabel("env steps per seed")
     ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(run_dir.name)
+    ax.set_title(f"{run_dir.name}  (bands: 95% bootstrap CI of the mean)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best", fontsize=7)
     fig.tight_layout()
-    path = Path(out) if out is not None else run_dir / f"{metric}.png"
+    path = Path(out) if out is not None else run_dir / f"{metric.replace('/', '_')}.png"
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _variant_labels(run_dir: Path) -> list[str]:
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.exists():
+        return []
+    return [label if len(label) <= 60 else label[:57] + "..." for label in json.loads(config_path.read_text()).get("rewards", [])]

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 import envs
-from jrew.types import EpisodeStats, Transition
+from jrew.types import Transition
 
 # (obs [B, obs], key) -> (raw_action, env_action, log_prob, value)
 PolicyFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array, jax.Array]]
@@ -18,18 +18,16 @@ def rollout(
     env: envs.Env,
     policy: PolicyFn,
     env_state: envs.State,
-    stats: EpisodeStats,
     key: jax.Array,
     num_steps: int,
-) -> tuple[envs.State, EpisodeStats, Transition]:
+) -> tuple[envs.State, Transition]:
     """Steps ``num_envs`` batched envs ``num_steps`` times; returns a time-major rollout.
 
-    ``env_state`` is batched over envs (from ``jax.vmap(env.reset)``); so is ``stats``.
+    ``env_state`` is batched over envs (from ``jax.vmap(env.reset)``).
     """
     step = jax.vmap(env.step)
 
-    def body(carry, step_key):
-        env_state, stats = carry
+    def body(env_state, step_key):
         raw_action, env_action, log_prob, value = policy(env_state.obs, step_key)
         next_state = step(env_state, env_action)
         truncated = envs.truncated(next_state)
@@ -45,11 +43,9 @@ def rollout(
             next_obs=next_state.info.get("final_obs", next_state.obs),  # pre-reset obs
             env_metrics=next_state.metrics,
         )
-        stats = stats.record(next_state.reward, next_state.info["true_reward"], next_state.done)
-        return (next_state, stats), transition
+        return next_state, transition
 
-    (env_state, stats), rollout = jax.lax.scan(body, (env_state, stats), jax.random.split(key, num_steps))
-    return env_state, stats, rollout
+    return jax.lax.scan(body, env_state, jax.random.split(key, num_steps))
 
 
 def random_policy(space: envs.Box | envs.Discrete) -> PolicyFn:

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jrew import config as config_lib
+from jrew import rewards
 from jrew.algos import ALGORITHMS
 
 CONFIG_FILE = "config.json"
@@ -42,7 +43,11 @@ class TrainingDivergedError(RuntimeError):
 
 @dataclasses.dataclass
 class RunResult:
-    """What a finished (or paused) run returns. Metric arrays are ``[num_seeds, num_updates]``."""
+    """What a finished (or paused) run returns.
+
+    A run is one (reward variant, seed) pair; metric arrays are ``[num_runs, num_updates]`` with
+    runs ordered variant-major: ``seeds[i]`` and ``variants[i]`` say what run i is.
+    """
 
     state: Any
     metrics: dict[str, np.ndarray]
@@ -52,14 +57,20 @@ class RunResult:
     compile_seconds: float
     train_seconds: float
     chunk_seconds: list[float] = dataclasses.field(default_factory=list)  # wall time of each full chunk
+    variants: np.ndarray | None = None
 
     def final(self, name: str = "true_return") -> np.ndarray:
-        """Per-seed value of ``name`` at the last update."""
+        """Per-run value of ``name`` at the last update."""
         return self.metrics[name][:, -1]
+
+    def by_variant(self, name: str = "true_return") -> np.ndarray:
+        """``name`` as ``[num_variants, num_seeds, num_updates]``."""
+        num_variants = int(self.variants.max()) + 1 if self.variants is not None else 1
+        return self.metrics[name].reshape(num_variants, -1, self.metrics[name].shape[-1])
 
     @property
     def steps_per_second(self) -> float:
-        """Env steps per second over all seeds, compile time excluded."""
+        """Env steps per second over all runs, compile time excluded."""
         steps = (self.env_steps[-1] if len(self.env_steps) else 0) * len(self.seeds)
         return steps / max(self.train_seconds, 1e-9)
 
@@ -83,19 +94,38 @@ def _default_chunk(num_updates: int) -> int:
     return max(1, min(100, -(-num_updates // 20)))
 
 
+def _as_variants(reward) -> list[rewards.RewardTransform]:
+    if reward is None:
+        return [rewards.identity()]
+    variants = [reward] if isinstance(reward, rewards.RewardTransform) else list(reward)
+    if not variants:
+        raise ValueError("reward must be a RewardTransform or a non-empty list of them")
+    rewards.stack_params(variants)  # raises if the variants differ in more than numbers
+    return variants
+
+
 class _Loop:
     """Holds the compiled chunk and the run directory for one run (fresh or resumed)."""
 
-    def __init__(self, algo: str, config, seeds: list[int], chunk_updates: int, run_dir: Path | None):
+    def __init__(self, algo, config, seeds: list[int], chunk_updates: int, run_dir: Path | None, reward=None):
         if algo not in ALGORITHMS:
             raise ValueError(f"unknown algo {algo!r}; expected one of {sorted(ALGORITHMS)}")
         if chunk_updates < 1:
             raise ValueError(f"chunk_updates must be >= 1, got {chunk_updates}")
-        self.algo, self.config, self.seeds, self.run_dir = algo, config, seeds, run_dir
-        self.trainer = ALGORITHMS[algo][1](config)
+        self.algo, self.config, self.run_dir = algo, config, run_dir
+        self.reward_variants = _as_variants(reward)
+        self.trainer = ALGORITHMS[algo][1](config, self.reward_variants[0])
         self.chunk_updates = min(chunk_updates, self.trainer.num_updates)
-        self.keys = seed_keys(seeds)
-        self.init = jax.jit(jax.vmap(self.trainer.init))
+        # runs = variants x seeds, variant-major; one vmapped axis, one compiled program
+        num_variants = len(self.reward_variants)
+        self.unique_seeds = seeds
+        self.seeds = seeds * num_variants
+        self.variants = np.repeat(np.arange(num_variants), len(seeds))
+        self.keys = seed_keys(self.seeds)
+        self.reward_params = jax.tree.map(
+            lambda x: jnp.repeat(x, len(seeds), axis=0), rewards.stack_params(self.reward_variants)
+        )
+        self.init = jax.jit(jax.vmap(lambda key, rp: self.trainer.init(key, None, rp)))
         self.chunk = jax.jit(jax.vmap(self._run_chunk, in_axes=(0, None)))
         self.manager, self.last_saved = None, None
         if run_dir is not None:
@@ -115,8 +145,11 @@ class _Loop:
 
         return jax.lax.scan(step, state, active)
 
+    def initial_state(self):
+        return self.init(self.keys, self.reward_params)
+
     def abstract_state(self):
-        return jax.eval_shape(self.init, self.keys)
+        return jax.eval_shape(self.init, self.keys, self.reward_params)
 
     def restore(self, step: int):
         return self.manager.restore(step, args=ocp.args.StandardRestore(self.abstract_state()))
@@ -126,7 +159,8 @@ class _Loop:
         payload = {
             "algo": self.algo,
             "config": config_lib.to_dict(self.config),
-            "seeds": self.seeds,
+            "seeds": self.unique_seeds,
+            "rewards": [rewards.describe(v) for v in self.reward_variants],
             "chunk_updates": self.chunk_updates,
         }
         (self.run_dir / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
@@ -169,7 +203,8 @@ class _Loop:
         num = next(iter(merged.values())).shape[1] if merged else 0
         env_steps = (np.arange(update - num, update) + 1) * steps_per_update
         return RunResult(
-            state, merged, env_steps, self.seeds, self.run_dir, compile_seconds, train_seconds, chunk_seconds
+            state, merged, env_steps, self.seeds, self.run_dir, compile_seconds, train_seconds, chunk_seconds,
+            self.variants,
         )
 
     def _record(self, state, metrics: dict[str, np.ndarray], first: int, update: int, history: dict) -> None:
@@ -190,12 +225,13 @@ class _Loop:
         with path.open("a", newline="") as f:
             writer = csv.writer(f)
             if new_file:
-                writer.writerow(["update", "env_steps", "seed", *names])
+                writer.writerow(["update", "env_steps", "variant", "seed", *names])
             num = next(iter(metrics.values())).shape[1]
             for j in range(num):
                 update = first_update + j + 1
-                for i, seed in enumerate(self.seeds):
-                    writer.writerow([update, update * steps_per_update, seed, *(f"{metrics[k][i, j]:.9g}" for k in names)])
+                for i, (variant, seed) in enumerate(zip(self.variants, self.seeds)):
+                    values = (f"{metrics[k][i, j]:.9g}" for k in names)  # 9 digits round-trip float32
+                    writer.writerow([update, update * steps_per_update, variant, seed, *values])
 
 
 def _progress_bar(enabled: bool) -> Progress:
@@ -217,7 +253,7 @@ def _check_finite(metrics, first_update, seeds, steps_per_update, run_dir, last_
         return
     seed_idx, update_idx = np.nonzero(bad)
     first = int(update_idx.min())
-    bad_seeds = sorted({seeds[i] for i, j in zip(seed_idx, update_idx) if j == first})
+    bad_seeds = sorted({seeds[i] for i, j in zip(seed_idx, update_idx) if j == first})  # seeds of all variants
     update = first_update + first + 1
     where = (
         f"; the last checkpoint (update {last_saved}) in {run_dir / CHECKPOINT_DIR} is intact"
@@ -237,14 +273,17 @@ def train(
     run_dir: str | Path | None = None,
     *,
     algo: str = "ppo",
+    reward: rewards.RewardTransform | Sequence[rewards.RewardTransform] | None = None,
     chunk_updates: int | None = None,
     until_update: int | None = None,
     progress: bool = True,
 ) -> RunResult:
-    """Trains ``config`` for every seed in one compiled program.
+    """Trains ``config`` for every seed (and reward variant) in one compiled program.
 
     Args:
       seeds: a count N (seeds 0..N-1) or an explicit list; seed s uses ``PRNGKey(s)``.
+      reward: a reward transform, or a list of variants that differ only in their numbers
+        (e.g. ``[pbrs(phi, coef=c) for c in coefs]``): every variant x seed trains in one program.
       run_dir: where config, metrics and checkpoints go; None keeps everything in memory.
       chunk_updates: updates per compiled chunk (= progress, metrics and checkpoint interval).
       until_update: pause after this many updates (checkpointed); ``resume`` continues.
@@ -254,16 +293,26 @@ def train(
     if run_path is not None and (run_path / CONFIG_FILE).exists():
         raise FileExistsError(f"{run_path} already holds a run; use `jrew resume {run_path}` or a new --run-dir")
     num_updates = config.num_updates
-    loop = _Loop(algo, config, seed_list, chunk_updates or _default_chunk(num_updates), run_path)
+    loop = _Loop(algo, config, seed_list, chunk_updates or _default_chunk(num_updates), run_path, reward)
     if run_path is not None:
         loop.write_config()
-    state = loop.init(loop.keys)
+    state = loop.initial_state()
     stop = num_updates if until_update is None else min(int(until_update), num_updates)
     return loop.run(state, 0, stop, progress)
 
 
-def resume(run_dir: str | Path, *, until_update: int | None = None, progress: bool = True) -> RunResult:
-    """Continues the run in ``run_dir`` from its latest checkpoint; metrics past it are dropped."""
+def resume(
+    run_dir: str | Path,
+    *,
+    reward: rewards.RewardTransform | Sequence[rewards.RewardTransform] | None = None,
+    until_update: int | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Continues the run in ``run_dir`` from its latest checkpoint; metrics past it are dropped.
+
+    A run trained with a reward pipeline needs the same ``reward`` again (functions such as
+    potentials are code, not data); its description must match the one saved in config.json.
+    """
     run_path = Path(run_dir)
     config_path = run_path / CONFIG_FILE
     if not config_path.exists():
@@ -271,7 +320,10 @@ def resume(run_dir: str | Path, *, until_update: int | None = None, progress: bo
     saved = json.loads(config_path.read_text())
     config_cls = ALGORITHMS[saved["algo"]][0]
     config = config_lib.from_dict(config_cls, saved["config"])
-    loop = _Loop(saved["algo"], config, saved["seeds"], saved["chunk_updates"], run_path)
+    loop = _Loop(saved["algo"], config, saved["seeds"], saved["chunk_updates"], run_path, reward)
+    given = [rewards.describe(v) for v in loop.reward_variants]
+    if given != saved.get("rewards", given):
+        raise ValueError(f"{run_path} was trained with reward {saved['rewards']}, but resume got {given}; pass reward=")
     step = loop.manager.latest_step()
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {run_path / CHECKPOINT_DIR}; start the run again")
@@ -282,7 +334,10 @@ def resume(run_dir: str | Path, *, until_update: int | None = None, progress: bo
     return loop.run(state, step, stop, progress, history)
 
 
-def _truncate_metrics(path: Path, last_update: int, num_seeds: int) -> dict[str, list]:
+_FIRST_METRIC_COLUMN = 4  # update, env_steps, variant, seed, metrics...
+
+
+def _truncate_metrics(path: Path, last_update: int, num_runs: int) -> dict[str, list]:
     """Drops rows written after the checkpoint; returns the kept metrics as ``[seeds, n]`` arrays."""
     if not path.exists():
         return {}
@@ -294,11 +349,16 @@ def _truncate_metrics(path: Path, last_update: int, num_seeds: int) -> dict[str,
     if not body:
         return {}
     table = np.asarray([[float(x) for x in r] for r in body])
-    return {name: [table[:, col].reshape(-1, num_seeds).T.astype(np.float32)] for col, name in enumerate(header) if col >= 3}
+    return {
+        name: [table[:, col].reshape(-1, num_runs).T.astype(np.float32)]
+        for col, name in enumerate(header)
+        if col >= _FIRST_METRIC_COLUMN
+    }
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
-    """Reads ``metrics.csv``: each column as ``[num_seeds, num_updates]``, plus ``env_steps [num_updates]``."""
+    """Reads ``metrics.csv``: each metric as ``[num_runs, num_updates]`` (runs = variant x seed,
+    variant-major), plus ``env_steps [num_updates]``, ``variant [num_runs]`` and ``seed [num_runs]``."""
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         raise FileNotFoundError(f"no {METRICS_FILE} in {run_dir}")
@@ -306,7 +366,13 @@ def load_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
         rows = list(csv.reader(f))
     header = rows[0]
     table = np.asarray([[float(x) for x in r] for r in rows[1:]])
-    num_seeds = len(np.unique(table[:, 2]))
-    out = {name: table[:, col].reshape(-1, num_seeds).T.astype(np.float32) for col, name in enumerate(header) if col >= 3}
-    out["env_steps"] = table[::num_seeds, 1]
+    num_runs = len({(v, s) for v, s in table[:, 2:4]})
+    out = {
+        name: table[:, col].reshape(-1, num_runs).T.astype(np.float32)
+        for col, name in enumerate(header)
+        if col >= _FIRST_METRIC_COLUMN
+    }
+    out["env_steps"] = table[::num_runs, 1]
+    out["variant"] = table[:num_runs, 2].astype(int)
+    out["seed"] = table[:num_runs, 3].astype(int)
     return out

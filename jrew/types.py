@@ -36,44 +36,46 @@ Rollout = Transition  # a Transition whose leaves carry a leading time axis
 
 
 class EpisodeStats(struct.PyTreeNode):
-    """Per-env running returns and the most recently completed episode's totals."""
+    """Per-env running episode totals and the most recently completed episode's totals.
 
-    train_return: jax.Array
-    true_return: jax.Array
-    length: jax.Array
-    last_train_return: jax.Array
-    last_true_return: jax.Array
-    last_length: jax.Array
-    completed: jax.Array  # episodes completed so far in this env
+    Three returns are kept apart: ``env`` (the reward the env shows the agent), ``train`` (after
+    the reward pipeline) and ``true`` (the task's objective). Their gap is where shaping helps or
+    a proxy gets hacked.
+    """
+
+    running: dict  # name -> [num_envs], the current episode so far
+    last: dict  # name -> [num_envs], the last completed episode
+    completed: jax.Array  # episodes completed so far per env
+
+    NAMES = ("env_return", "train_return", "true_return", "episode_length")
 
     @classmethod
     def zeros(cls, num_envs: int) -> "EpisodeStats":
-        z = jnp.zeros((num_envs,), jnp.float32)
-        return cls(z, z, z, z, z, z, jnp.zeros((num_envs,), jnp.int32))
+        z = {n: jnp.zeros((num_envs,), jnp.float32) for n in cls.NAMES}
+        return cls(running=z, last=dict(z), completed=jnp.zeros((num_envs,), jnp.int32))
 
-    def record(self, reward: jax.Array, true_reward: jax.Array, done: jax.Array) -> "EpisodeStats":
-        train_return = self.train_return + reward
-        true_return = self.true_return + true_reward
-        length = self.length + 1.0
+    def record(self, env_reward, train_reward, true_reward, done) -> "EpisodeStats":
+        """Adds one step for every env; episodes that end here become the ``last`` ones."""
+        steps = {"env_return": env_reward, "train_return": train_reward, "true_return": true_reward,
+                 "episode_length": jnp.ones_like(env_reward)}
+        totals = {n: self.running[n] + steps[n] for n in self.NAMES}
         finished = done > 0
-        keep = lambda new, old: jnp.where(finished, new, old)  # noqa: E731
         return EpisodeStats(
-            train_return=keep(0.0, train_return),
-            true_return=keep(0.0, true_return),
-            length=keep(0.0, length),
-            last_train_return=keep(train_return, self.last_train_return),
-            last_true_return=keep(true_return, self.last_true_return),
-            last_length=keep(length, self.last_length),
+            running={n: jnp.where(finished, 0.0, v) for n, v in totals.items()},
+            last={n: jnp.where(finished, v, self.last[n]) for n, v in totals.items()},
             completed=self.completed + finished.astype(jnp.int32),
         )
+
+    def record_rollout(self, env_reward, train_reward, true_reward, done) -> "EpisodeStats":
+        """``record`` over a time-major rollout ``[T, num_envs]``."""
+        return jax.lax.scan(lambda s, x: (s.record(*x), None), self, (env_reward, train_reward, true_reward, done))[0]
 
     def summary(self) -> dict[str, jax.Array]:
         """Mean over envs that finished an episode of their last episode's totals (NaN if none)."""
         has = self.completed > 0
         count = has.sum()
-        mean = lambda x: jnp.where(count > 0, jnp.sum(jnp.where(has, x, 0.0)) / jnp.maximum(count, 1), jnp.nan)  # noqa: E731
-        return {
-            "true_return": mean(self.last_true_return),
-            "train_return": mean(self.last_train_return),
-            "episode_length": mean(self.last_length),
-        }
+
+        def mean(x):
+            return jnp.where(count > 0, jnp.sum(jnp.where(has, x, 0.0)) / jnp.maximum(count, 1), jnp.nan)
+
+        return {n: mean(v) for n, v in self.last.items()}

@@ -21,7 +21,7 @@ import optax
 from flax import struct
 
 import envs
-from jrew import distributions, normalization
+from jrew import distributions, normalization, rewards
 from jrew.advantages import generalized_advantage_estimation, normalize_advantages
 from jrew.config import finite, non_negative, positive, require, static, unit_interval
 from jrew.networks import ACTIVATIONS, ActorCritic
@@ -134,6 +134,8 @@ class PPOState(struct.PyTreeNode):
     obs_stats: normalization.RunningStats
     env_state: envs.State
     episode_stats: EpisodeStats
+    reward_params: Any  # the reward pipeline's numbers: vmap these to train reward variants
+    reward_state: Any
     key: jax.Array
     update_step: jax.Array
     config: PPOConfig
@@ -144,7 +146,7 @@ class Trainer(NamedTuple):
 
     config: Any
     env: envs.Env
-    init: Callable[..., Any]  # (key, config=None) -> state
+    init: Callable[..., Any]  # (key, hparams=None, reward_params=None) -> state
     update: Callable[[Any], tuple[Any, dict]]  # state -> (state, metrics)
     num_updates: int
     steps_per_update: int
@@ -154,8 +156,13 @@ def _structure(config) -> tuple:
     return jax.tree_util.tree_structure(config)
 
 
-def make(config: PPOConfig) -> Trainer:
-    """Builds env, network and the pure ``init``/``update`` functions for ``config``'s structure."""
+def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Trainer:
+    """Builds env, network and the pure ``init``/``update`` functions for ``config``'s structure.
+
+    ``reward`` (default: identity) turns each rollout's env reward into the training reward,
+    after the rollout and before GAE; the true reward is logged untouched beside it.
+    """
+    reward = rewards.identity() if reward is None else reward
     env = envs.make(config.env, episode_length=config.episode_length, **envs.parse_kwargs(config.env_kwargs))
     dist = distributions.for_action_space(env.action_space, config.distribution, config.env)
     network = ActorCritic(
@@ -181,11 +188,14 @@ def make(config: PPOConfig) -> Trainer:
             obs = normalization.normalize(obs_stats, obs)
         return network.apply(params, obs, method=method)
 
-    def init(key: jax.Array, hparams: PPOConfig | None = None) -> PPOState:
+    def init(key: jax.Array, hparams: PPOConfig | None = None, reward_params: Any = None) -> PPOState:
         cfg = config if hparams is None else hparams
         if _structure(cfg) != _structure(config):
             raise ValueError("hparams must differ from the trainer's config only in numeric fields")
         cfg = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), cfg)
+        reward_params = reward.params if reward_params is None else reward_params
+        if _structure(reward_params) != _structure(reward.params):
+            raise ValueError("reward_params must have the structure of the trainer's reward transform's params")
         k_params, k_env, k_state = jax.random.split(key, 3)
         params = network.init(k_params, jnp.zeros((1, env.observation_size)))
         return PPOState(
@@ -194,6 +204,8 @@ def make(config: PPOConfig) -> Trainer:
             obs_stats=normalization.RunningStats.create(env.observation_size),
             env_state=jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs)),
             episode_stats=EpisodeStats.zeros(config.num_envs),
+            reward_params=jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), reward_params),
+            reward_state=reward.init(config.num_envs),
             key=k_state,
             update_step=jnp.zeros((), jnp.int32),
             config=cfg,
@@ -227,24 +239,34 @@ def make(config: PPOConfig) -> Trainer:
 
     def update(state: PPOState) -> tuple[PPOState, dict[str, jax.Array]]:
         cfg = state.config
-        key, rollout_key, epoch_key = jax.random.split(state.key, 3)
+        key, rollout_key, reward_key, epoch_key = jax.random.split(state.key, 4)
 
         def policy(obs, step_key):
             head = apply(state.params, state.obs_stats, obs, ActorCritic.policy)
             raw_action = dist.sample(step_key, head)
             return raw_action, dist.to_env_action(raw_action), dist.log_prob(head, raw_action), jnp.zeros(obs.shape[0])
 
-        env_state, episode_stats, traj = rollout(
-            env, policy, state.env_state, state.episode_stats, rollout_key, config.num_steps
-        )
+        env_state, traj = rollout(env, policy, state.env_state, rollout_key, config.num_steps)
         # V(s_t) and V(s_{t+1}) (pre-reset, so truncations bootstrap) in one batched pass:
         # cheaper than evaluating the critic inside the rollout one step at a time.
         values, next_values = jnp.split(
             apply(state.params, state.obs_stats, jnp.concatenate([traj.obs, traj.next_obs]), ActorCritic.value), 2
         )
-        traj = traj.replace(value=values)
+        env_reward = traj.reward
+        train_reward, reward_state, reward_metrics = reward.apply(
+            state.reward_params,
+            state.reward_state,
+            rewards.RewardBatch(
+                rollout=traj.replace(value=values),
+                gamma=cfg.gamma,
+                key=reward_key,
+                value_fn=lambda obs: apply(state.params, state.obs_stats, obs, ActorCritic.value),
+            ),
+        )
+        traj = traj.replace(value=values, reward=train_reward)
+        episode_stats = state.episode_stats.record_rollout(env_reward, train_reward, traj.true_reward, traj.done)
         advantages, targets = generalized_advantage_estimation(
-            traj.reward, values, next_values, traj.terminated, traj.done, cfg.gamma, cfg.gae_lambda
+            train_reward, values, next_values, traj.terminated, traj.done, cfg.gamma, cfg.gae_lambda
         )
         obs_stats = state.obs_stats
         if config.normalize_observations:
@@ -277,6 +299,7 @@ def make(config: PPOConfig) -> Trainer:
         )
         metrics = {k: v.mean() for k, v in losses.items()}
         metrics.update(episode_stats.summary())
+        metrics.update({f"reward/{k}": v for k, v in reward_metrics.items()})
         metrics["learning_rate"] = optimizer_lr(cfg, state.update_step)
         new_state = state.replace(
             params=params,
@@ -284,6 +307,7 @@ def make(config: PPOConfig) -> Trainer:
             obs_stats=obs_stats,
             env_state=env_state,
             episode_stats=episode_stats,
+            reward_state=reward_state,
             key=key,
             update_step=state.update_step + 1,
         )
@@ -297,12 +321,17 @@ def make(config: PPOConfig) -> Trainer:
     return Trainer(config, env, init, update, num_updates, config.batch_size)
 
 
-def make_train(config: PPOConfig) -> Callable[[jax.Array], tuple[PPOState, dict]]:
-    """``train(key) -> (final_state, metrics[num_updates])``: the whole run as one pure function."""
-    trainer = make(config)
+def make_train(
+    config: PPOConfig, reward: rewards.RewardTransform | None = None
+) -> Callable[..., tuple[PPOState, dict]]:
+    """``train(key, reward_params=None) -> (final_state, metrics[num_updates])``: one pure function.
 
-    def train(key):
-        state = trainer.init(key)
+    ``reward_params`` (default: the transform's own) can be batched: vmap it to train variants.
+    """
+    trainer = make(config, reward)
+
+    def train(key, reward_params=None):
+        state = trainer.init(key, None, reward_params)
         return jax.lax.scan(lambda s, _: trainer.update(s), state, None, trainer.num_updates)
 
     return train
