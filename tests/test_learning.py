@@ -37,3 +37,20 @@ def test_ppo_pendulum_8_seeds_swing_up():
     final = result.final("true_return")
     print(f"Pendulum final true return: mean {final.mean():.1f}, min {final.min():.1f}")
     assert np.mean(final) >= -250, final
+
+
+def test_pbrs_with_a_good_potential_speeds_learning_on_sparse_deepsea():
+    """DeepSea size 10: PBRS (column potential) must learn sooner and end no lower than no shaping."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
+    import pbrs_deepsea
+
+    result = pbrs_deepsea.run(size=10, seeds=8, total_steps=300_000, run_dir=None, progress=False)
+    plain, shaped = pbrs_deepsea.summarize(result)
+    print(plain, shaped, sep="\n")
+    assert shaped["final_true_return"] >= plain["final_true_return"]
+    assert shaped["final_true_return"] >= 0.9
+    assert shaped["mean_true_return_over_training"] > plain["mean_true_return_over_training"] + 0.2
+    assert shaped["env_steps_to_mean_threshold"] is not None
