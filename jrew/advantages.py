@@ -44,3 +44,195 @@ def generalized_advantage_estimation(
 def normalize_advantages(advantages: jax.Array, eps: float = 1e-8) -> jax.Array:
     """Batch whitening ``(A - mean A) / (std A + eps)`` (as in OpenAI baselines' PPO2)."""
     return (advantages - advantages.mean()) / (advantages.std() + eps)
+
+
+# --------------------------------------------------------------------------- returns (rlax conventions)
+# Single trajectory, time-major [T]: r_t and discount_t are the reward and discount of the step
+# from s_{t} to s_{t+1}; v_t are values of s_{t+1} (bootstrap values). Vmap for batches.
+
+
+def lambda_returns(r_t: jax.Array, discount_t: jax.Array, v_t: jax.Array, lambda_=1.0) -> jax.Array:
+    """TD(lambda) returns (Sutton & Barto 2018, eq. 12.18, recursive form):
+
+      G_t = r_t + discount_t * ((1 - lambda_t) * v_t + lambda_t * G_{t+1}),   G_T = v_{T-1}
+
+    ``lambda_`` may be per step: ``lambda_t = 0`` cuts the return there (e.g. at a truncation,
+    leaving ``r_t + discount_t * v_t``). Matches ``rlax.lambda_returns``.
+    """
+    lambda_t = jnp.ones_like(discount_t) * lambda_
+
+    def backward(g, x):
+        r, d, v, lam = x
+        g = r + d * ((1.0 - lam) * v + lam * g)
+        return g, g
+
+    _, returns = jax.lax.scan(backward, v_t[-1], (r_t, discount_t, v_t, lambda_t), reverse=True)
+    return returns
+
+
+def discounted_returns(r_t: jax.Array, discount_t: jax.Array, v_t) -> jax.Array:
+    """Monte-Carlo returns bootstrapped at the end: ``G_t = r_t + discount_t * G_{t+1}``, ``G_T = v``.
+
+    ``v_t`` is a scalar bootstrap or per-step values (only the last is used). Matches
+    ``rlax.discounted_returns``.
+    """
+    return lambda_returns(r_t, discount_t, jnp.ones_like(discount_t) * v_t, 1.0)
+
+
+def n_step_bootstrapped_returns(r_t: jax.Array, discount_t: jax.Array, v_t: jax.Array, n: int, lambda_=1.0) -> jax.Array:
+    """n-step returns (Sutton & Barto 2018, eq. 7.1), truncated at the end of the sequence:
+
+      G_t = r_t + discount_t * ((1 - lambda_t) v_t + lambda_t G_{t+1}),  iterated n times from
+      the bootstrap v_{t+n-1}; with lambda = 1: r_t + d_t (r_{t+1} + ... + d_{t+n-1} v_{t+n-1}).
+
+    Matches ``rlax.n_step_bootstrapped_returns``.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    T = r_t.shape[0]
+    lambda_t = jnp.ones_like(discount_t) * lambda_
+    pad = n - 1
+    last = jnp.repeat(v_t[-1:], pad)
+    targets = jnp.concatenate([v_t[n - 1 :], last[: min(pad, T)]])[:T]
+    r = jnp.concatenate([r_t, jnp.zeros(pad)])
+    d = jnp.concatenate([discount_t, jnp.ones(pad)])
+    lam = jnp.concatenate([lambda_t, jnp.ones(pad)])
+    v = jnp.concatenate([v_t, last])
+    for i in reversed(range(n)):
+        targets = r[i : i + T] + d[i : i + T] * ((1.0 - lam[i : i + T]) * v[i : i + T] + lam[i : i + T] * targets)
+    return targets
+
+
+def truncated_generalized_advantage_estimation(
+    r_t: jax.Array, discount_t: jax.Array, lambda_, values: jax.Array
+) -> jax.Array:
+    """GAE in rlax's signature: ``values`` has T+1 entries (the last is the bootstrap).
+
+      delta_t = r_t + discount_t V_{t+1} - V_t;  A_t = delta_t + discount_t lambda_t A_{t+1}
+
+    (Schulman et al. 2016.) Matches ``rlax.truncated_generalized_advantage_estimation``.
+    """
+    lambda_t = jnp.ones_like(discount_t) * lambda_
+    deltas = r_t + discount_t * values[1:] - values[:-1]
+
+    def backward(a, x):
+        delta, cont = x
+        a = delta + cont * a
+        return a, a
+
+    _, advantages = jax.lax.scan(backward, jnp.zeros_like(deltas[0]), (deltas, discount_t * lambda_t), reverse=True)
+    return advantages
+
+
+def vtrace(
+    v_tm1: jax.Array,
+    v_t: jax.Array,
+    r_t: jax.Array,
+    discount_t: jax.Array,
+    rho_tm1: jax.Array,
+    lambda_=1.0,
+    clip_rho_threshold: float = 1.0,
+) -> jax.Array:
+    """V-trace errors ``v_s - V(x_s)`` (Espeholt et al. 2018, IMPALA, eq. 1 and Remark 1):
+
+      delta_t = min(rho_bar, rho_t) (r_t + discount_t V(x_{t+1}) - V(x_t))
+      v_s - V(x_s) = delta_s + discount_s c_s (v_{s+1} - V(x_{s+1})),  c_s = lambda min(1, rho_s)
+
+    ``rho_tm1 = pi(a|x) / mu(a|x)``. Matches ``rlax.vtrace``.
+    """
+    c = jnp.minimum(1.0, rho_tm1) * lambda_
+    deltas = jnp.minimum(clip_rho_threshold, rho_tm1) * (r_t + discount_t * v_t - v_tm1)
+
+    def backward(acc, x):
+        delta, d, c_ = x
+        acc = delta + d * c_ * acc
+        return acc, acc
+
+    _, errors = jax.lax.scan(backward, jnp.zeros_like(deltas[0]), (deltas, discount_t, c), reverse=True)
+    return errors
+
+
+# --------------------------------------------------------------------------- grouped episodes
+# returns: [..., G] episode returns of G rollouts that share a start state (one group per row).
+
+
+def grpo_advantages(returns: jax.Array, normalize_std: bool = True, eps: float = 1e-6) -> jax.Array:
+    """Group-relative advantages (Shao et al. 2024, DeepSeekMath, GRPO eq. 3-4):
+
+      A_i = (R_i - mean_g R) / (std_g R + eps),   or  R_i - mean_g R  without std (Liu et al.
+      2025, "Understanding R1-Zero-Like Training", Dr. GRPO).
+
+    A zero-variance group gets advantage 0 (no NaN).
+    """
+    centred = returns - returns.mean(axis=-1, keepdims=True)
+    if not normalize_std:
+        return centred
+    return centred / (returns.std(axis=-1, keepdims=True) + eps)
+
+
+def rloo_advantages(returns: jax.Array) -> jax.Array:
+    """REINFORCE leave-one-out baseline (Kool et al. 2019; Ahmadian et al. 2024):
+
+      A_i = R_i - 1/(G-1) sum_{j != i} R_j  =  G/(G-1) (R_i - mean_g R)
+    """
+    G = returns.shape[-1]
+    if G < 2:
+        raise ValueError(f"RLOO needs groups of at least 2 rollouts, got group size {G}")
+    total = returns.sum(axis=-1, keepdims=True)
+    return returns - (total - returns) / (G - 1)
+
+
+def nonzero_variance_groups(returns: jax.Array, tol: float = 1e-8) -> jax.Array:
+    """1.0 for groups whose returns differ, 0.0 for all-equal groups (they carry no signal).
+
+    Weight the loss by this to filter zero-variance groups (as DAPO's dynamic sampling does).
+    """
+    return (returns.std(axis=-1) > tol).astype(returns.dtype)
+
+
+def combine_advantages(extrinsic: jax.Array, intrinsic: jax.Array, extrinsic_coef=2.0, intrinsic_coef=1.0) -> jax.Array:
+    """``c_E A_E + c_I A_I`` from two critics with separate discounts (Burda et al. 2019, RND, Sec. 2.3;
+    their defaults c_E = 2, c_I = 1)."""
+    return extrinsic_coef * extrinsic + intrinsic_coef * intrinsic
+
+
+# --------------------------------------------------------------------------- learner entry point
+
+ESTIMATORS = ("gae", "monte_carlo", "n_step")
+
+
+def estimate(
+    kind: str,
+    rewards: jax.Array,
+    values: jax.Array,
+    next_values: jax.Array,
+    terminated: jax.Array,
+    truncated: jax.Array,
+    gamma,
+    lambda_=0.95,
+    n: int = 5,
+) -> tuple[jax.Array, jax.Array]:
+    """``(advantages, value_targets)`` for a time-major batch ``[T, B]``, truncation-correct.
+
+    ``next_values[t] = V(s_{t+1})`` before any auto-reset. A termination zeroes the discount; a
+    truncation sets the step's lambda to 0, so the return stops there and bootstraps from the
+    value of the cut-off episode's last observation:
+
+    * ``gae``: GAE(gamma, lambda_) (Schulman et al. 2016)
+    * ``monte_carlo``: the full return to the episode's end (or to the rollout's end, bootstrapped)
+    * ``n_step``: n-step bootstrapped returns (Sutton & Barto 2018, Sec. 7.1)
+    """
+    if kind == "gae":
+        done = jnp.maximum(terminated, truncated)
+        return generalized_advantage_estimation(rewards, values, next_values, terminated, done, gamma, lambda_)
+    discount = gamma * (1.0 - terminated)
+    lambda_t = 1.0 - truncated
+    if kind == "monte_carlo":
+        fn = jax.vmap(lambda_returns, in_axes=1, out_axes=1)
+        targets = fn(rewards, discount, next_values, lambda_t)
+    elif kind == "n_step":
+        fn = jax.vmap(lambda r, d, v, lam: n_step_bootstrapped_returns(r, d, v, n, lam), in_axes=1, out_axes=1)
+        targets = fn(rewards, discount, next_values, lambda_t)
+    else:
+        raise ValueError(f"unknown advantage estimator {kind!r}; expected one of {ESTIMATORS}")
+    return targets - values, targets

@@ -54,3 +54,15 @@ def test_pbrs_with_a_good_potential_speeds_learning_on_sparse_deepsea():
     assert shaped["final_true_return"] >= 0.9
     assert shaped["mean_true_return_over_training"] > plain["mean_true_return_over_training"] + 0.2
     assert shaped["env_steps_to_mean_threshold"] is not None
+
+
+@pytest.mark.parametrize("estimator", ["rloo", "grpo"])
+def test_critic_free_learners_solve_cartpole(estimator):
+    """8 seeds, groups of 8 episodes from shared start states; threshold: mean true return >= 475
+    within 1M simulated env steps per seed (masked steps after episode ends included)."""
+    from jrew.algos import pg
+
+    result = jrew.train(pg.PGConfig(estimator=estimator, total_steps=1_000_000), seeds=8, algo="pg", progress=False)
+    final = result.final("true_return")
+    print(f"{estimator} CartPole final true return: mean {final.mean():.1f}, min {final.min():.1f}")
+    assert final.mean() >= 475, final

@@ -1,7 +1,6 @@
 """Distributions against closed forms and distrax; running statistics against numpy."""
 
 import distrax
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

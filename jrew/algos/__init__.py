@@ -1,7 +1,7 @@
 """Algorithms: each maps a config class to ``make(config) -> Trainer``."""
 
-from jrew.algos import ppo
+from jrew.algos import pg, ppo
 
-ALGORITHMS = {"ppo": (ppo.PPOConfig, ppo.make)}
+ALGORITHMS = {"ppo": (ppo.PPOConfig, ppo.make), "pg": (pg.PGConfig, pg.make)}
 
-__all__ = ["ALGORITHMS", "ppo"]
+__all__ = ["ALGORITHMS", "pg", "ppo"]

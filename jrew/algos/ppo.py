@@ -7,7 +7,7 @@ trains seeds and hyperparameter variants in one compiled program.
 
 Loss per minibatch (PPO paper eq. 7 and 9; value clipping as in OpenAI baselines' PPO2):
   L = -E[min(rho A, clip(rho, 1-eps, 1+eps) A)] + c_v E[max((V-G)^2, (V_clip-G)^2)]/2 - c_e E[H]
-with rho = pi(a|s)/pi_old(a|s), A from truncation-correct GAE, G = A + V_old.
+with rho = pi(a|s)/pi_old(a|s), A from a truncation-correct estimator (GAE by default), G = A + V_old.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from flax import struct
 
 import envs
 from jrew import distributions, normalization, rewards
-from jrew.advantages import generalized_advantage_estimation, normalize_advantages
+from jrew.advantages import ESTIMATORS, estimate, normalize_advantages
+from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import finite, non_negative, positive, require, static, unit_interval
 from jrew.networks import ACTIVATIONS, ActorCritic
 from jrew.rollout import rollout
@@ -68,6 +69,10 @@ class PPOConfig:
     """PPO2-style clipped value loss"""
     anneal_lr: bool = static(True)
     """decay the learning rate linearly to 0 over training"""
+    advantage_estimator: str = static("gae")
+    """gae, monte_carlo or n_step (all truncation-correct)"""
+    n_step: int = static(5)
+    """n for the n_step estimator"""
     learning_rate: float = 2.5e-4
     """Adam step size (vmappable)"""
     gamma: float = 0.99
@@ -101,6 +106,9 @@ class PPOConfig:
             raise ValueError(
                 f"distribution must be 'auto', 'categorical', 'normal' or 'tanh_normal', got {self.distribution!r}"
             )
+        if self.advantage_estimator not in ESTIMATORS:
+            raise ValueError(f"advantage_estimator must be one of {ESTIMATORS}, got {self.advantage_estimator!r}")
+        require("n_step", self.n_step, positive, "a positive integer")
         if self.episode_length is not None:
             require("episode_length", self.episode_length, positive, "a positive integer or None")
         for name in ("learning_rate", "gamma", "gae_lambda", "clip_eps", "vf_coef", "ent_coef", "max_grad_norm"):
@@ -265,8 +273,9 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Tr
         )
         traj = traj.replace(value=values, reward=train_reward)
         episode_stats = state.episode_stats.record_rollout(env_reward, train_reward, traj.true_reward, traj.done)
-        advantages, targets = generalized_advantage_estimation(
-            train_reward, values, next_values, traj.terminated, traj.done, cfg.gamma, cfg.gae_lambda
+        advantages, targets = estimate(
+            config.advantage_estimator, train_reward, values, next_values, traj.terminated, traj.truncated,
+            cfg.gamma, cfg.gae_lambda, config.n_step,
         )
         obs_stats = state.obs_stats
         if config.normalize_observations:
@@ -276,28 +285,10 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Tr
             lambda x: x.reshape((config.batch_size, *x.shape[2:])),
             (traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets),
         )
-        tx = optimizer(cfg)
-
-        def minibatch_step(carry, inputs):
-            params, opt_state = carry
-            batch, mb_key = inputs
-            grads, metrics = jax.grad(loss_fn, has_aux=True)(params, obs_stats, cfg, batch, mb_key)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            metrics["grad_norm"] = optax.tree.norm(grads)
-            return (optax.apply_updates(params, updates), opt_state), metrics
-
-        def epoch(carry, e_key):
-            perm_key, mb_key = jax.random.split(e_key)
-            perm = jax.random.permutation(perm_key, config.batch_size)
-            minibatches = jax.tree.map(
-                lambda x: x[perm].reshape((config.num_minibatches, config.minibatch_size, *x.shape[1:])), flat
-            )
-            return jax.lax.scan(minibatch_step, carry, (minibatches, jax.random.split(mb_key, config.num_minibatches)))
-
-        (params, opt_state), losses = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(epoch_key, config.num_epochs)
+        params, opt_state, metrics = epochs_of_minibatches(
+            lambda p, batch, k: loss_fn(p, obs_stats, cfg, batch, k),
+            optimizer(cfg), state.params, state.opt_state, flat, epoch_key, config.num_epochs, config.num_minibatches,
         )
-        metrics = {k: v.mean() for k, v in losses.items()}
         metrics.update(episode_stats.summary())
         metrics.update({f"reward/{k}": v for k, v in reward_metrics.items()})
         metrics["learning_rate"] = optimizer_lr(cfg, state.update_step)

@@ -6,6 +6,7 @@ from jrew.rewards.base import (
     chain,
     describe,
     identity,
+    per_env_recurrence,
     stack_params,
     stateless,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "par",
     "pbrs",
     "pbrs_critic",
+    "per_env_recurrence",
     "scale",
     "shaping_term",
     "sign",

@@ -52,6 +52,26 @@ def stateless(name: str, fn: Callable[[Any, jax.Array, RewardBatch], jax.Array],
     return RewardTransform(lambda num_envs: (), apply, params, name)
 
 
+def per_env_recurrence(
+    name: str, step: Callable[[Any, jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]], params: Any = ()
+) -> RewardTransform:
+    """A transform driven by a per-env recurrence over time, ``(carry, r_t, done_t) -> (carry, r'_t)``.
+
+    The carry (``[num_envs]``, zeros at start) persists across rollouts; ``step(params, carry,
+    r, done)`` resets it at episode ends itself.
+    """
+
+    def init(num_envs):
+        return jnp.zeros((num_envs,), jnp.float32)
+
+    def apply(p, carry, batch):
+        rollout = batch.rollout
+        carry, shaped = scan_time(lambda c, x: step(p, c, *x), carry, (rollout.reward, rollout.done))
+        return shaped, carry, {}
+
+    return RewardTransform(init, apply, params, name)
+
+
 def identity() -> RewardTransform:
     """Leaves the reward as the env emits it."""
     return stateless("identity", lambda p, r, batch: r)

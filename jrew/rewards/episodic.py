@@ -7,7 +7,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from jrew.rewards.base import RewardTransform, check_metric, scan_time
+from jrew.rewards.base import RewardTransform, check_metric, per_env_recurrence, scan_time
 
 
 def delayed() -> RewardTransform:
@@ -17,21 +17,11 @@ def delayed() -> RewardTransform:
     et al. 2019, and LaRe). Truncated episodes release at their cut too.
     """
 
-    def init(num_envs):
-        return jnp.zeros((num_envs,), jnp.float32)
+    def step(p, pending, r, done):
+        total = pending + r
+        return jnp.where(done > 0, 0.0, total), jnp.where(done > 0, total, 0.0)
 
-    def apply(p, pending, batch):
-        rollout = batch.rollout
-
-        def step(acc, x):
-            r, done = x
-            acc = acc + r
-            return jnp.where(done > 0, 0.0, acc), jnp.where(done > 0, acc, 0.0)
-
-        pending, released = scan_time(step, pending, (rollout.reward, rollout.done))
-        return released, pending, {}
-
-    return RewardTransform(init, apply, (), "delayed")
+    return per_env_recurrence("delayed", step)
 
 
 def subgoal_bonus(predicate: Callable[[jax.Array], jax.Array], bonus: float = 1.0) -> RewardTransform:

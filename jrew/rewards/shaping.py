@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jrew.config import concrete_values
-from jrew.rewards.base import RewardTransform, check_probability, scan_time, stateless
+from jrew.rewards.base import RewardTransform, check_probability, per_env_recurrence, stateless
 
 
 def affine(scale: float = 1.0, shift: float = 0.0) -> RewardTransform:
@@ -120,17 +120,7 @@ def delta() -> RewardTransform:
     earns nothing more (Gao et al. 2024, Delta mechanism, written causally as in REWARDS.md).
     """
 
-    def init(num_envs):
-        return jnp.zeros((num_envs,), jnp.float32)
+    def step(p, previous, r, done):
+        return jnp.where(done > 0, 0.0, r), r - previous
 
-    def apply(p, previous, batch):
-        rollout = batch.rollout
-
-        def step(prev, x):
-            r, done = x
-            return jnp.where(done > 0, 0.0, r), r - prev
-
-        previous, shaped = scan_time(step, previous, (rollout.reward, rollout.done))
-        return shaped, previous, {}
-
-    return RewardTransform(init, apply, (), "delta")
+    return per_env_recurrence("delta", step)
