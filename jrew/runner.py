@@ -145,6 +145,12 @@ class _Loop:
 
         return jax.lax.scan(step, state, active)
 
+    def run_labels(self) -> list[str]:
+        """How errors name run i: its seed, and its reward variant when there are several."""
+        if len(self.reward_variants) == 1:
+            return [str(seed) for seed in self.seeds]
+        return [f"variant {v} seed {seed}" for v, seed in zip(self.variants, self.seeds)]
+
     def initial_state(self):
         return self.init(self.keys, self.reward_params)
 
@@ -187,7 +193,7 @@ class _Loop:
                     train_seconds += time.perf_counter() - t
                     if active.all():
                         chunk_seconds.append(time.perf_counter() - t)
-                    _check_finite(metrics, update, self.seeds, steps_per_update, self.run_dir, self.last_saved)
+                    _check_finite(metrics, update, self.run_labels(), steps_per_update, self.run_dir, self.last_saved)
                     state, first, update = new_state, update, update + int(active.sum())
                     self._record(state, metrics, first, update, history)
                     sps = (update - start) * steps_per_update * len(self.seeds) / max(train_seconds, 1e-9)
@@ -246,14 +252,15 @@ def _progress_bar(enabled: bool) -> Progress:
     )
 
 
-def _check_finite(metrics, first_update, seeds, steps_per_update, run_dir, last_saved) -> None:
+def _check_finite(metrics, first_update, run_labels, steps_per_update, run_dir, last_saved) -> None:
     loss = metrics["loss"]
     bad = ~np.isfinite(loss)
     if not bad.any():
         return
-    seed_idx, update_idx = np.nonzero(bad)
+    run_idx, update_idx = np.nonzero(bad)
     first = int(update_idx.min())
-    bad_seeds = sorted({seeds[i] for i, j in zip(seed_idx, update_idx) if j == first})  # seeds of all variants
+    first_runs = sorted({i for i, j in zip(run_idx, update_idx) if j == first})
+    bad_runs = [run_labels[i] for i in first_runs]
     update = first_update + first + 1
     where = (
         f"; the last checkpoint (update {last_saved}) in {run_dir / CHECKPOINT_DIR} is intact"
@@ -261,8 +268,8 @@ def _check_finite(metrics, first_update, seeds, steps_per_update, run_dir, last_
         else ""
     )
     raise TrainingDivergedError(
-        f"loss became {loss[seed_idx[0], update_idx[0]]} at update {update} "
-        f"(env step {update * steps_per_update:,} per seed) for seed(s) {bad_seeds}{where}. "
+        f"loss became {loss[first_runs[0], first]} at update {update} "
+        f"(env step {update * steps_per_update:,} per seed) for seed(s) [{', '.join(bad_runs)}]{where}. "
         "Check the reward scale and learning rate."
     )
 

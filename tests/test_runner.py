@@ -117,3 +117,11 @@ def test_bootstrap_ci_brackets_the_mean_and_stays_in_range():
     assert np.all(low <= mean) and np.all(mean <= high)
     assert high[0] <= 500.0 and low[0] >= 245.0 and low[1] >= 1.0 and high[1] <= 3.0
     assert stats.summarize(np.array([1.0, 2.0, 3.0, 100.0]))["iqm"] == 2.5
+
+
+def test_nan_report_names_variant_and_seed():
+    loss = np.array([[0.1, 0.2], [0.1, np.nan], [np.inf, 0.3]])
+    labels = ["variant 0 seed 0", "variant 1 seed 0", "variant 1 seed 1"]
+    with pytest.raises(jrew.TrainingDivergedError, match=r"loss became inf at update 11 .*\[variant 1 seed 1\]"):
+        runner._check_finite({"loss": loss}, 10, labels, 512, None, None)
+    runner._check_finite({"loss": loss[:1]}, 10, labels[:1], 512, None, None)  # finite: no error
