@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import envs
 from jrew.types import Transition
 
-# (obs [B, obs], key) -> (raw_action, env_action, log_prob, value)
-PolicyFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array, jax.Array]]
+# (obs [B, obs], key) -> (raw_action, env_action, log_prob)
+PolicyFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
 
 
 def rollout(
@@ -23,19 +23,20 @@ def rollout(
 ) -> tuple[envs.State, Transition]:
     """Steps ``num_envs`` batched envs ``num_steps`` times; returns a time-major rollout.
 
-    ``env_state`` is batched over envs (from ``jax.vmap(env.reset)``).
+    ``env_state`` is batched over envs (from ``jax.vmap(env.reset)``). ``value`` is left at zero:
+    learners with a critic fill it in one batched pass after the rollout.
     """
     step = jax.vmap(env.step)
 
     def body(env_state, step_key):
-        raw_action, env_action, log_prob, value = policy(env_state.obs, step_key)
+        raw_action, env_action, log_prob = policy(env_state.obs, step_key)
         next_state = step(env_state, env_action)
         truncated = envs.truncated(next_state)
         transition = Transition(
             obs=env_state.obs,
             action=raw_action,
             log_prob=log_prob,
-            value=value,
+            value=jnp.zeros_like(log_prob),
             reward=next_state.reward,
             true_reward=next_state.info["true_reward"],
             terminated=envs.terminated(next_state),
@@ -57,7 +58,6 @@ def random_policy(space: envs.Box | envs.Discrete) -> PolicyFn:
             action = jax.random.randint(key, (batch,), 0, space.n)
         else:
             action = jax.random.uniform(key, (batch, *space.shape), minval=jnp.asarray(space.low), maxval=jnp.asarray(space.high))
-        zeros = jnp.zeros((batch,))
-        return action, action, zeros, zeros
+        return action, action, jnp.zeros((batch,))
 
     return policy

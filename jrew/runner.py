@@ -355,9 +355,17 @@ def _truncate_metrics(path: Path, last_update: int, num_runs: int) -> dict[str, 
         csv.writer(f).writerows([header, *body])
     if not body:
         return {}
-    table = np.asarray([[float(x) for x in r] for r in body])
+    return {name: [values] for name, values in _metric_arrays(header, _as_table(body), num_runs).items()}
+
+
+def _as_table(rows: list[list[str]]) -> np.ndarray:
+    return np.asarray([[float(x) for x in r] for r in rows])
+
+
+def _metric_arrays(header: list[str], table: np.ndarray, num_runs: int) -> dict[str, np.ndarray]:
+    """Metric columns of a metrics.csv table as float32 ``[num_runs, num_updates]``."""
     return {
-        name: [table[:, col].reshape(-1, num_runs).T.astype(np.float32)]
+        name: table[:, col].reshape(-1, num_runs).T.astype(np.float32)
         for col, name in enumerate(header)
         if col >= _FIRST_METRIC_COLUMN
     }
@@ -371,14 +379,9 @@ def load_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"no {METRICS_FILE} in {run_dir}")
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
-    header = rows[0]
-    table = np.asarray([[float(x) for x in r] for r in rows[1:]])
+    header, table = rows[0], _as_table(rows[1:])
     num_runs = len({(v, s) for v, s in table[:, 2:4]})
-    out = {
-        name: table[:, col].reshape(-1, num_runs).T.astype(np.float32)
-        for col, name in enumerate(header)
-        if col >= _FIRST_METRIC_COLUMN
-    }
+    out = _metric_arrays(header, table, num_runs)
     out["env_steps"] = table[::num_runs, 1]
     out["variant"] = table[:num_runs, 2].astype(int)
     out["seed"] = table[:num_runs, 3].astype(int)

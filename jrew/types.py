@@ -1,4 +1,5 @@
-"""Pytrees that flow through training. Arrays in a Rollout are time-major: ``[T, num_envs, ...]``."""
+"""Pytrees that flow through training. A rollout is a Transition whose arrays are time-major:
+``[T, num_envs, ...]``."""
 
 from __future__ import annotations
 
@@ -30,9 +31,6 @@ class Transition(struct.PyTreeNode):
     @property
     def done(self) -> jax.Array:
         return jnp.maximum(self.terminated, self.truncated)
-
-
-Rollout = Transition  # a Transition whose leaves carry a leading time axis
 
 
 class EpisodeStats(struct.PyTreeNode):

@@ -26,7 +26,7 @@ from flax import struct
 import envs
 from jrew import advantages as adv
 from jrew import distributions, rewards
-from jrew.algos.ppo import Trainer
+from jrew.algos.base import Trainer, numeric_inputs
 from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import finite, non_negative, positive, require, static, unit_interval
 from jrew.networks import ACTIVATIONS, ActorCritic
@@ -172,15 +172,14 @@ def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> Tra
         return network.apply(params, obs, method=ActorCritic.policy)
 
     def init(key, hparams: PGConfig | None = None, reward_params=None) -> PGState:
-        cfg = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), config if hparams is None else hparams)
-        reward_params = reward.params if reward_params is None else reward_params
+        cfg, reward_params = numeric_inputs(config, hparams, reward, reward_params)
         k_params, k_state = jax.random.split(key)
         params = network.init(k_params, jnp.zeros((1, env.observation_size)))
         return PGState(
             params=params,
             reference_params=params,
             opt_state=optimizer(cfg).init(params),
-            reward_params=jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), reward_params),
+            reward_params=reward_params,
             reward_state=reward.init(B),
             key=k_state,
             update_step=jnp.zeros((), jnp.int32),
@@ -218,7 +217,7 @@ def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> Tra
         def policy(obs, step_key):
             head = policy_head(state.params, obs)
             raw = dist.sample(step_key, head)
-            return raw, dist.to_env_action(raw), dist.log_prob(head, raw), jnp.zeros(obs.shape[0])
+            return raw, dist.to_env_action(raw), dist.log_prob(head, raw)
 
         _, traj = rollout(env, policy, env_state, rollout_key, T)
         train_reward, reward_state, reward_metrics = reward.apply(

@@ -12,8 +12,7 @@ with rho = pi(a|s)/pi_old(a|s), A from a truncation-correct estimator (GAE by de
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +22,7 @@ from flax import struct
 import envs
 from jrew import distributions, normalization, rewards
 from jrew.advantages import ESTIMATORS, estimate, normalize_advantages
+from jrew.algos.base import Trainer, numeric_inputs
 from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import finite, non_negative, positive, require, static, unit_interval
 from jrew.networks import ACTIVATIONS, ActorCritic
@@ -149,21 +149,6 @@ class PPOState(struct.PyTreeNode):
     config: PPOConfig
 
 
-class Trainer(NamedTuple):
-    """An algorithm bound to a config: pure ``init`` and ``update`` plus what the runner reads."""
-
-    config: Any
-    env: envs.Env
-    init: Callable[..., Any]  # (key, hparams=None, reward_params=None) -> state
-    update: Callable[[Any], tuple[Any, dict]]  # state -> (state, metrics)
-    num_updates: int
-    steps_per_update: int
-
-
-def _structure(config) -> tuple:
-    return jax.tree_util.tree_structure(config)
-
-
 def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Trainer:
     """Builds env, network and the pure ``init``/``update`` functions for ``config``'s structure.
 
@@ -183,12 +168,14 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Tr
     num_updates = config.num_updates
     steps_per_lr_decay = config.num_epochs * config.num_minibatches
 
-    def optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
-        def schedule(count):
-            if not config.anneal_lr:
-                return cfg.learning_rate
-            return cfg.learning_rate * (1.0 - (count // steps_per_lr_decay) / num_updates)
+    def learning_rate(cfg: PPOConfig, update_index):
+        """Linear annealing to 0 over the run (if ``anneal_lr``), constant within an update."""
+        if not config.anneal_lr:
+            return cfg.learning_rate
+        return cfg.learning_rate * (1.0 - update_index / num_updates)
 
+    def optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
+        schedule = lambda count: learning_rate(cfg, count // steps_per_lr_decay)  # noqa: E731  (count: SGD steps)
         return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(schedule, eps=1e-5))
 
     def apply(params, obs_stats, obs, method=None):
@@ -197,13 +184,7 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Tr
         return network.apply(params, obs, method=method)
 
     def init(key: jax.Array, hparams: PPOConfig | None = None, reward_params: Any = None) -> PPOState:
-        cfg = config if hparams is None else hparams
-        if _structure(cfg) != _structure(config):
-            raise ValueError("hparams must differ from the trainer's config only in numeric fields")
-        cfg = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), cfg)
-        reward_params = reward.params if reward_params is None else reward_params
-        if _structure(reward_params) != _structure(reward.params):
-            raise ValueError("reward_params must have the structure of the trainer's reward transform's params")
+        cfg, reward_params = numeric_inputs(config, hparams, reward, reward_params)
         k_params, k_env, k_state = jax.random.split(key, 3)
         params = network.init(k_params, jnp.zeros((1, env.observation_size)))
         return PPOState(
@@ -212,7 +193,7 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Tr
             obs_stats=normalization.RunningStats.create(env.observation_size),
             env_state=jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs)),
             episode_stats=EpisodeStats.zeros(config.num_envs),
-            reward_params=jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), reward_params),
+            reward_params=reward_params,
             reward_state=reward.init(config.num_envs),
             key=k_state,
             update_step=jnp.zeros((), jnp.int32),
@@ -252,7 +233,7 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Tr
         def policy(obs, step_key):
             head = apply(state.params, state.obs_stats, obs, ActorCritic.policy)
             raw_action = dist.sample(step_key, head)
-            return raw_action, dist.to_env_action(raw_action), dist.log_prob(head, raw_action), jnp.zeros(obs.shape[0])
+            return raw_action, dist.to_env_action(raw_action), dist.log_prob(head, raw_action)
 
         env_state, traj = rollout(env, policy, state.env_state, rollout_key, config.num_steps)
         # V(s_t) and V(s_{t+1}) (pre-reset, so truncations bootstrap) in one batched pass:
@@ -291,7 +272,7 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Tr
         )
         metrics.update(episode_stats.summary())
         metrics.update({f"reward/{k}": v for k, v in reward_metrics.items()})
-        metrics["learning_rate"] = optimizer_lr(cfg, state.update_step)
+        metrics["learning_rate"] = learning_rate(cfg, state.update_step)
         new_state = state.replace(
             params=params,
             opt_state=opt_state,
@@ -303,11 +284,6 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Tr
             update_step=state.update_step + 1,
         )
         return new_state, metrics
-
-    def optimizer_lr(cfg, update_step):
-        if not config.anneal_lr:
-            return cfg.learning_rate
-        return cfg.learning_rate * (1.0 - update_step / num_updates)
 
     return Trainer(config, env, init, update, num_updates, config.batch_size)
 
@@ -326,8 +302,3 @@ def make_train(
         return jax.lax.scan(lambda s, _: trainer.update(s), state, None, trainer.num_updates)
 
     return train
-
-
-def replace(config: PPOConfig, **changes) -> PPOConfig:
-    """``dataclasses.replace`` with validation (flax's ``.replace`` re-runs ``__post_init__`` too)."""
-    return dataclasses.replace(config, **changes)
