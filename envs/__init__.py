@@ -1,18 +1,23 @@
 """Environments for reward research, all in one protocol (the Brax Env API; see ``envs.core``)."""
 
+from envs import lab  # registers the lab/... envs
 from envs.core import Box, Discrete, Env, State, Wrapper, terminated, truncated
 from envs.registry import describe, make, names, parse_kwargs, register
-from envs.wrappers import AutoResetWrapper, EpisodeWrapper
+from envs.wrappers import AutoResetWrapper, DelayedReward, EpisodeWrapper, NoisyReward, SparseReward
 
 __all__ = [
     "AutoResetWrapper",
     "Box",
+    "DelayedReward",
     "Discrete",
     "Env",
     "EpisodeWrapper",
+    "NoisyReward",
+    "SparseReward",
     "State",
     "Wrapper",
     "describe",
+    "lab",
     "make",
     "names",
     "parse_kwargs",

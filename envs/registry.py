@@ -9,7 +9,7 @@ import warnings
 from typing import Any, Callable
 
 from envs.core import Env
-from envs.wrappers import AutoResetWrapper, EpisodeWrapper
+from envs.wrappers import AutoResetWrapper, DelayedReward, EpisodeWrapper, NoisyReward, SparseReward
 
 # name -> (factory(**kwargs) -> Env without auto-reset, one-line description)
 _REGISTRY: dict[str, tuple[Callable[..., Env], str]] = {}
@@ -98,6 +98,9 @@ def make(
     episode_length: int | None = None,
     auto_reset: bool = True,
     reset_mode: str | None = None,
+    reward_threshold: float | None = None,
+    reward_delay: bool = False,
+    reward_noise: float = 0.0,
     **kwargs,
 ) -> Env:
     """Builds the env ``name`` ('brax/ant', 'gymnax/CartPole-v1', a registered lab env).
@@ -108,6 +111,9 @@ def make(
       auto_reset: wrap in ``AutoResetWrapper`` (what training needs).
       reset_mode: 'fresh' (new random initial state; default) or 'first' (Brax-style return to
         the first initial state; the default for Brax envs, as in Brax's own trainer).
+      reward_threshold, reward_delay, reward_noise: visible-reward wrappers, applied in this
+        order (``SparseReward``, ``DelayedReward``, ``NoisyReward``); the true reward is untouched.
+        As keyword arguments they also work from the CLI (``--env-kwargs reward_delay True``).
       **kwargs: passed to the env's constructor (e.g. ``backend='positional'`` for Brax).
     """
     if name in _REGISTRY:
@@ -122,6 +128,12 @@ def make(
         close = difflib.get_close_matches(name, names(), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(f"unknown env {name!r}.{hint} Run `jrew envs` to list all names.")
+    if reward_threshold is not None:
+        env = SparseReward(env, reward_threshold)
+    if reward_delay:
+        env = DelayedReward(env)
+    if reward_noise:
+        env = NoisyReward(env, reward_noise)
     if auto_reset:
         env = AutoResetWrapper(env, reset_mode or default_mode)
     return env

@@ -9,8 +9,9 @@ import jax.numpy as jnp
 
 from envs.core import Env, State, Wrapper
 
-# Per-step outputs that describe the finished transition; an auto-reset must keep them.
-_STEP_OUTPUT_KEYS = ("true_reward", "truncation")
+# Per-step outputs that describe the finished transition, and keys that run across episodes:
+# an auto-reset must keep them.
+_STEP_OUTPUT_KEYS = ("true_reward", "truncation", "reward_noise_rng")
 
 
 class EpisodeWrapper(Wrapper):
@@ -103,3 +104,69 @@ def _resettable_info(info: dict) -> dict:
     """Info entries that belong to the episode (step counters, env keys), not to the last step."""
     skip = set(_STEP_OUTPUT_KEYS) | {"final_obs", "reset_rng", "first_pipeline_state", "first_obs", "first_info"}
     return {k: v for k, v in info.items() if k not in skip}
+
+
+class DelayedReward(Wrapper):
+    """Releases the episode's summed visible reward at its last step, 0 elsewhere.
+
+    Credit assignment made hard on purpose: the delayed-reward setting of RUDDER (Arjona-Medina
+    et al. 2019, arXiv:1806.07857). A time-limit cut releases too. ``true_reward`` is untouched.
+    Wrap outside the ``EpisodeWrapper`` (``envs.make(..., reward_delay=True)`` does), so the cut
+    is seen. The in-pipeline equivalent is ``jrew.rewards.delayed``.
+    """
+
+    def reset(self, rng: jax.Array) -> State:
+        state = self.env.reset(rng)
+        return state.replace(info={**state.info, "pending_reward": jnp.zeros((), jnp.float32)})
+
+    def step(self, state: State, action: jax.Array) -> State:
+        state = self.env.step(state, action)
+        total = state.info["pending_reward"] + state.reward
+        ended = state.done > 0
+        return state.replace(
+            reward=jnp.where(ended, total, 0.0),
+            info={**state.info, "pending_reward": jnp.where(ended, 0.0, total)},
+        )
+
+
+class SparseReward(Wrapper):
+    """Sparsification: ``r' = r * 1[r >= threshold]`` (or ``1[r >= threshold]`` when ``binary``).
+
+    Turns a dense reward into a sparse, success-style one (as "sparse" variants of dense
+    control tasks do); ``true_reward`` is untouched.
+    """
+
+    def __init__(self, env: Env, threshold: float, binary: bool = False):
+        super().__init__(env)
+        self.threshold, self.binary = float(threshold), bool(binary)
+
+    def step(self, state: State, action: jax.Array) -> State:
+        state = self.env.step(state, action)
+        passed = state.reward >= self.threshold
+        kept = jnp.ones_like(state.reward) if self.binary else state.reward
+        return state.replace(reward=jnp.where(passed, kept, 0.0))
+
+
+class NoisyReward(Wrapper):
+    """Reward noise: ``r' = r + std * eps``, ``eps ~ N(0, 1)`` per step; ``true_reward`` untouched.
+
+    For robustness studies of noisy rewards (e.g. Wang et al. 2020, arXiv:1810.01032). The
+    in-pipeline equivalent is ``jrew.rewards.noisy``.
+    """
+
+    def __init__(self, env: Env, std: float):
+        if std < 0:
+            raise ValueError(f"reward noise std must be >= 0, got {std}")
+        super().__init__(env)
+        self.std = float(std)
+
+    def reset(self, rng: jax.Array) -> State:
+        rng, noise_rng = jax.random.split(rng)
+        state = self.env.reset(rng)
+        return state.replace(info={**state.info, "reward_noise_rng": noise_rng})
+
+    def step(self, state: State, action: jax.Array) -> State:
+        state = self.env.step(state, action)
+        noise_rng, key = jax.random.split(state.info["reward_noise_rng"])
+        noisy = state.reward + self.std * jax.random.normal(key, state.reward.shape)
+        return state.replace(reward=noisy, info={**state.info, "reward_noise_rng": noise_rng})

@@ -1,0 +1,84 @@
+"""Record one episode of a policy and save it as PNG frames or an animated GIF.
+
+Any env with a ``render(state) -> uint8 [H, W, 3]`` method works (the lab's gridworlds, point
+masses and DeepSea have one). The episode is stepped in one ``lax.scan`` on the device; frames are
+drawn on the host afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from envs.core import Env, State
+from envs.wrappers import AutoResetWrapper
+
+# (obs [obs_size], key) -> env action for one env
+ActFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+def random_actions(env: Env) -> ActFn:
+    """Uniformly random actions for ``env``'s action space."""
+    space = env.action_space
+    if hasattr(space, "n"):
+        return lambda obs, key: jax.random.randint(key, (), 0, space.n)
+    return lambda obs, key: jax.random.uniform(key, space.shape, minval=np.array(space.low), maxval=np.array(space.high))
+
+
+def record_episode(env: Env, act: ActFn, key: jax.Array, max_steps: int = 1000) -> list[State]:
+    """The states of one episode, from reset to its last step (at most ``max_steps`` steps).
+
+    An outer ``AutoResetWrapper`` is stripped so the last state is the episode's own.
+    """
+    if not hasattr(env.unwrapped, "render"):
+        raise TypeError(f"{type(env.unwrapped).__name__} has no render(state) method")
+    if isinstance(env, AutoResetWrapper):
+        env = env.env
+    reset_key, act_key = jax.random.split(key)
+
+    @jax.jit
+    def run(reset_key, act_key):
+        first = env.reset(reset_key)
+
+        def body(state, k):
+            state = env.step(state, act(state.obs, k))
+            return state, state
+
+        return first, jax.lax.scan(body, first, jax.random.split(act_key, max_steps))[1]
+
+    first, steps = jax.device_get(run(reset_key, act_key))
+    done = np.asarray(steps.done) > 0
+    length = int(np.argmax(done)) + 1 if done.any() else max_steps
+    return [first] + [jax.tree.map(lambda x, i=i: x[i], steps) for i in range(length)]
+
+
+def frames(env: Env, states: list[State], **render_kwargs) -> list[np.ndarray]:
+    return [np.asarray(env.render(s, **render_kwargs)) for s in states]
+
+
+def save_gif(images: list[np.ndarray], path: str | Path, fps: float = 8.0) -> Path:
+    """Writes an animated GIF that loops forever."""
+    from PIL import Image
+
+    if not images:
+        raise ValueError("save_gif needs at least one frame")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pil = [Image.fromarray(np.asarray(f, np.uint8)) for f in images]
+    pil[0].save(path, save_all=True, append_images=pil[1:], duration=int(1000 / fps), loop=0)
+    return path
+
+
+def save_pngs(images: list[np.ndarray], directory: str | Path, prefix: str = "frame") -> list[Path]:
+    """Writes ``<directory>/<prefix>_0000.png``, ... one file per frame."""
+    from PIL import Image
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / f"{prefix}_{i:04d}.png" for i in range(len(images))]
+    for image, p in zip(images, paths):
+        Image.fromarray(np.asarray(image, np.uint8)).save(p)
+    return paths
