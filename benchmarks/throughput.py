@@ -21,28 +21,12 @@ import numpy as np
 
 import envs
 import jrew
-from benchmarks.common import bar_plot, machine, write_results
+from benchmarks.common import bar_plot, machine, raw_steps_per_second, write_results
 from jrew.algos import ppo
-from jrew.rollout import random_policy, rollout
 
 
 def raw_env_steps_per_second(env_name: str, backend: str, num_envs: int, num_steps: int, repeats: int = 5) -> float:
-    env = envs.make(f"brax/{env_name}", backend=backend)
-    policy = random_policy(env.action_space)
-
-    @jax.jit
-    def run(key):
-        state = jax.vmap(env.reset)(jax.random.split(key, num_envs))
-        traj = rollout(env, policy, state, key, num_steps)[1]
-        return traj.reward.sum() + traj.next_obs.sum()  # depend on the physics, or XLA drops it
-
-    run(jax.random.PRNGKey(0)).block_until_ready()  # compile
-    seconds = []
-    for i in range(repeats):
-        t = time.perf_counter()
-        run(jax.random.PRNGKey(i + 1)).block_until_ready()
-        seconds.append(time.perf_counter() - t)
-    return num_envs * num_steps / float(np.median(seconds))
+    return raw_steps_per_second(envs.make(f"brax/{env_name}", backend=backend), num_envs, num_steps, repeats)[0]
 
 
 def brax_ppo(args) -> dict:

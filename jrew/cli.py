@@ -1,8 +1,10 @@
-"""``jrew`` command line: train, resume, plot, envs.
+"""``jrew`` command line: train, resume, plot, render, envs.
 
   jrew train --env gymnax/CartPole-v1 --algo ppo --seeds 64 --total-steps 500000 --run-dir runs/x
   jrew resume runs/x
   jrew plot runs/x
+  jrew render runs/x --run 0           (an episode of run 0's policy -> runs/x/episode.gif)
+  jrew render --env lab/boat_race      (an episode of random actions)
   jrew envs
 
 ``train`` flags beyond --algo/--seeds/--run-dir/--chunk-updates come from the algorithm's config
@@ -95,6 +97,48 @@ def plot_command(argv: list[str]) -> None:
     print(plotting.plot_run(args.run_dir, args.metric, args.out))
 
 
+def render_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="jrew render", description="Save one episode as an animated GIF (and optionally PNG frames)."
+    )
+    parser.add_argument("run_dir", type=Path, nargs="?", help="a trained run: play its policy")
+    parser.add_argument("--run", type=int, default=0, help="which run of run_dir (row order of metrics.csv)")
+    parser.add_argument("--env", default=None, help="no run_dir: play random actions in this env")
+    parser.add_argument("--env-kwargs", nargs="*", default=[], help="name value pairs for --env")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-steps", type=int, default=1000)
+    parser.add_argument("--fps", type=float, default=8.0)
+    parser.add_argument("--out", type=Path, default=None, help="GIF path (default <run_dir>/episode.gif)")
+    parser.add_argument("--frames", type=Path, default=None, help="also write PNG frames into this folder")
+    args = parser.parse_args(argv)
+    if (args.run_dir is None) == (args.env is None):
+        parser.error("give either a run directory or --env")
+    if len(args.env_kwargs) % 2:
+        parser.error(f"--env-kwargs takes name value pairs, got {args.env_kwargs}")
+    import jax
+
+    import envs
+    from envs import render
+
+    if args.run_dir is not None:
+        from jrew import runner
+
+        env, act = runner.trained_policy(args.run_dir, args.run)
+        out = args.out or args.run_dir / "episode.gif"
+    else:
+        pairs = list(zip(args.env_kwargs[::2], args.env_kwargs[1::2]))
+        env = envs.make(args.env, **envs.parse_kwargs(pairs))
+        act = render.random_actions(env)
+        out = args.out or Path("runs") / f"{args.env.replace('/', '_')}-random.gif"
+    states = render.record_episode(env, act, jax.random.PRNGKey(args.seed), args.max_steps)
+    images = render.frames(env, states)
+    print(f"episode: {len(states) - 1} steps, visible return {sum(float(s.reward) for s in states[1:]):.3f}, "
+          f"true return {sum(float(s.info['true_reward']) for s in states[1:]):.3f}")
+    print(f"gif: {render.save_gif(images, out, args.fps)}")
+    if args.frames is not None:
+        print(f"frames: {len(render.save_pngs(images, args.frames))} PNGs in {args.frames}")
+
+
 def envs_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="jrew envs", description="List environment names for --env.")
     parser.add_argument("--family", default=None, help="only names starting with this, e.g. gymnax or brax")
@@ -106,7 +150,10 @@ def envs_command(argv: list[str]) -> None:
             print(f"{name:40s} {description}")
 
 
-COMMANDS = {"train": train_command, "resume": resume_command, "plot": plot_command, "envs": envs_command}
+COMMANDS = {
+    "train": train_command, "resume": resume_command, "plot": plot_command, "render": render_command,
+    "envs": envs_command,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import time
+import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +30,7 @@ import orbax.checkpoint as ocp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+import envs
 from jrew import config as config_lib
 from jrew import rewards
 from jrew.algos import ALGORITHMS
@@ -197,7 +200,8 @@ class _Loop:
                     state, first, update = new_state, update, update + int(active.sum())
                     self._record(state, metrics, first, update, history)
                     sps = (update - start) * steps_per_update * len(self.seeds) / max(train_seconds, 1e-9)
-                    with np.errstate(all="ignore"):
+                    with warnings.catch_warnings():  # no episode finished yet: NaN, not a warning
+                        warnings.simplefilter("ignore", RuntimeWarning)
                         true_return = float(np.nanmean(metrics["true_return"][:, -1]))
                     bar.update(task, completed=update, info=(
                         f"{sps:,.0f} steps/s  true return {true_return:.1f}"
@@ -320,6 +324,15 @@ def resume(
     A run trained with a reward pipeline needs the same ``reward`` again (functions such as
     potentials are code, not data); its description must match the one saved in config.json.
     """
+    loop, state, step = _restore_latest(run_dir, reward)
+    history = _truncate_metrics(loop.run_dir / METRICS_FILE, step, len(loop.seeds))
+    config = loop.config
+    stop = config.num_updates if until_update is None else min(int(until_update), config.num_updates)
+    return loop.run(state, step, stop, progress, history)
+
+
+def _restore_latest(run_dir: str | Path, reward) -> tuple[_Loop, Any, int]:
+    """The run in ``run_dir`` at its latest checkpoint: (loop, batched state, update step)."""
     run_path = Path(run_dir)
     config_path = run_path / CONFIG_FILE
     if not config_path.exists():
@@ -330,15 +343,27 @@ def resume(
     loop = _Loop(saved["algo"], config, saved["seeds"], saved["chunk_updates"], run_path, reward)
     given = [rewards.describe(v) for v in loop.reward_variants]
     if given != saved.get("rewards", given):
-        raise ValueError(f"{run_path} was trained with reward {saved['rewards']}, but resume got {given}; pass reward=")
+        raise ValueError(f"{run_path} was trained with reward {saved['rewards']}, but was given {given}; pass the same reward=")
     step = loop.manager.latest_step()
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {run_path / CHECKPOINT_DIR}; start the run again")
-    state = loop.restore(step)
     loop.last_saved = step
-    history = _truncate_metrics(run_path / METRICS_FILE, step, len(loop.seeds))
-    stop = config.num_updates if until_update is None else min(int(until_update), config.num_updates)
-    return loop.run(state, step, stop, progress, history)
+    return loop, loop.restore(step), step
+
+
+def trained_policy(
+    run_dir: str | Path, run: int = 0, *, reward: rewards.RewardTransform | Sequence[rewards.RewardTransform] | None = None
+) -> tuple[envs.Env, Callable[[jax.Array, jax.Array], jax.Array]]:
+    """``(env, act)``: run ``run``'s policy at the latest checkpoint of ``run_dir``.
+
+    ``act(obs, key)`` samples an action for one observation; ``envs.render.record_episode(env,
+    act, key)`` plays an episode with it. Runs are numbered as in metrics.csv (variant-major).
+    """
+    loop, state, _ = _restore_latest(run_dir, reward)
+    if not 0 <= run < len(loop.seeds):
+        raise ValueError(f"run must be in [0, {len(loop.seeds)}) for {run_dir}, got {run}")
+    one = jax.tree.map(lambda x: x[run], state)
+    return loop.trainer.env, functools.partial(loop.trainer.act, one)
 
 
 _FIRST_METRIC_COLUMN = 4  # update, env_steps, variant, seed, metrics...

@@ -331,3 +331,25 @@ def test_board_shows_the_agent_and_the_lap_progress():
     for action in [RIGHT] * 3 + [DOWN] * 2:
         state = env.step(state, action)
     assert env.board(state) == ["#######", "#F c..#", "#.###.#", "#4###A#", "#.###.#", "#..3..#", "#######"]
+
+
+def test_cli_lists_lab_envs_and_renders_random_and_trained_episodes(tmp_path, capsys):
+    from jrew import cli
+
+    assert cli.main(["envs", "--family", "lab"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in LAB) and "gymnax/" not in listed
+    gif = tmp_path / "random.gif"
+    assert cli.main(["render", "--env", "lab/box_push", "--env-kwargs", "step_cost", "0.1", "--out", str(gif)]) == 0
+    assert "true return" in capsys.readouterr().out and gif.exists()
+
+    run = tmp_path / "run"
+    assert cli.main(["train", "--env", "lab/boat_race", "--seeds", "2", "--total-steps", "2048", "--run-dir", str(run)]) == 0
+    assert cli.main(["render", str(run), "--run", "1", "--frames", str(tmp_path / "frames")]) == 0
+    with Image.open(run / "episode.gif") as image:
+        frames = image.n_frames
+    pngs = len(list((tmp_path / "frames").glob("frame_*.png")))
+    assert 2 <= frames <= pngs <= 101  # a GIF merges identical consecutive frames (agent standing still)
+    assert cli.main(["render", str(run), "--run", "2"]) == 2  # runs are 0 and 1
+    assert "run must be in [0, 2)" in capsys.readouterr().err
+    assert cli.main(["render"]) == 2  # neither a run nor --env

@@ -229,7 +229,11 @@ def test_chain_applies_in_order_and_prefixes_metrics():
         (lambda: R.noisy(-1.0), r"noisy: std must be >= 0, got -1.0"),
         (lambda: R.tiered([1.0, 0.0], [0, 1, 2]), r"tiered: thresholds must be ascending"),
         (lambda: R.lagrangian("c", 0.1, lr=-1.0), r"lagrangian: lr must be >= 0, got -1.0"),
-        (lambda: R.stack_params([R.scale(1.0), R.clip(0.0, 1.0)]), r"variant 1 differs in structure"),
+        (lambda: R.stack_params([R.scale(1.0), R.clip(0.0, 1.0)]), r"variant 1 is the transform 'clip' but variant 0"),
+        (lambda: R.stack_params([R.identity(), R.stateless("oracle", lambda p, r, b: b.rollout.true_reward)]),
+         r"variant 1 is the transform 'oracle' but variant 0 is 'identity'"),
+        (lambda: R.stack_params([R.weighted_sum({"a": 1.0}), R.weighted_sum({"a": 1.0, "b": 1.0})]),
+         r"variant 1 differs in structure"),
     ],
 )
 def test_bad_input_is_refused_at_construction(build, message):

@@ -20,6 +20,7 @@ class Trainer(NamedTuple):
     update: Callable[[Any], tuple[Any, dict]]  # state -> (state, metrics)
     num_updates: int
     steps_per_update: int
+    act: Callable[[Any, jax.Array, jax.Array], jax.Array]  # (state, obs, key) -> env action, one env
 
 
 def numeric_inputs(config, hparams, reward: rewards.RewardTransform, reward_params) -> tuple[Any, Any]:

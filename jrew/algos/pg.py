@@ -249,9 +249,15 @@ def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> Tra
             "zero_variance_groups": 1.0 - adv.nonzero_variance_groups(returns.reshape(config.num_groups, -1)).mean(),
         })
         metrics.update({f"reward/{k}": v for k, v in reward_metrics.items()})
+        steps_in_episodes = jnp.maximum(mask.sum(), 1.0)
+        metrics.update({f"env/{k}": jnp.sum(mask * v) / steps_in_episodes for k, v in traj.env_metrics.items()})
         new_state = state.replace(
             params=params, opt_state=opt_state, reward_state=reward_state, key=key, update_step=state.update_step + 1
         )
         return new_state, metrics
 
-    return Trainer(config, env, init, update, config.num_updates, config.steps_per_update)
+    def act(state: PGState, obs: jax.Array, key: jax.Array) -> jax.Array:
+        """A sampled action of ``state``'s policy for one observation (e.g. to render an episode)."""
+        return dist.to_env_action(dist.sample(key, policy_head(state.params, obs[None])))[0]
+
+    return Trainer(config, env, init, update, config.num_updates, config.steps_per_update, act)

@@ -272,6 +272,7 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Tr
         )
         metrics.update(episode_stats.summary())
         metrics.update({f"reward/{k}": v for k, v in reward_metrics.items()})
+        metrics.update({f"env/{k}": jnp.mean(v, dtype=jnp.float32) for k, v in traj.env_metrics.items()})
         metrics["learning_rate"] = learning_rate(cfg, state.update_step)
         new_state = state.replace(
             params=params,
@@ -285,7 +286,12 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> Tr
         )
         return new_state, metrics
 
-    return Trainer(config, env, init, update, num_updates, config.batch_size)
+    def act(state: PPOState, obs: jax.Array, key: jax.Array) -> jax.Array:
+        """A sampled action of ``state``'s policy for one observation (e.g. to render an episode)."""
+        head = apply(state.params, state.obs_stats, obs[None], ActorCritic.policy)
+        return dist.to_env_action(dist.sample(key, head))[0]
+
+    return Trainer(config, env, init, update, num_updates, config.batch_size, act)
 
 
 def make_train(

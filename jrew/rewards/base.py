@@ -101,15 +101,25 @@ def chain(*transforms: RewardTransform) -> RewardTransform:
             metrics.update({f"{prefix}/{name}": v for name, v in m.items()})
         return rollout.reward, tuple(new_states), metrics
 
-    return RewardTransform(init, apply, tuple(t.params for t in transforms), "chain")
+    return RewardTransform(init, apply, tuple(t.params for t in transforms), f"chain({','.join(t.name for t in transforms)})")
 
 
 def stack_params(variants: Sequence[RewardTransform]) -> Any:
-    """Stacks the params of structurally identical transforms along a new leading axis."""
+    """Stacks the params of structurally identical transforms along a new leading axis.
+
+    Variants share one compiled program, which runs variant 0's functions with each variant's
+    numbers; so they must be the same transform (same name) with the same params structure.
+    """
     if not variants:
         raise ValueError("stack_params needs at least one variant")
     structure = jax.tree_util.tree_structure(variants[0].params)
     for i, v in enumerate(variants):
+        if v.name != variants[0].name:
+            raise ValueError(
+                f"variant {i} is the transform {v.name!r} but variant 0 is {variants[0].name!r}: variants in one "
+                "program must be one transform with different numbers (train different transforms in separate runs, "
+                "or give one transform a numeric switch, e.g. a weight per term)"
+            )
         if jax.tree_util.tree_structure(v.params) != structure:
             raise ValueError(
                 f"variant {i} differs in structure from variant 0 "
