@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileExistsError, FileNotFoundError) as err:
         print(f"jrew {argv[0]}: error: {err}", file=sys.stderr)
         return 2
+    except SystemExit as stop:  # argparse/tyro usage errors and --help: return the code, don't exit
+        return stop.code if isinstance(stop.code, int) else 1
     return 0
 
 
