@@ -5,9 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import platform
-from pathlib import Path
-
 import time
+from pathlib import Path
 
 import jax
 import numpy as np

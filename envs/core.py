@@ -49,7 +49,7 @@ class Box:
         return (len(self.low),)
 
     @classmethod
-    def from_bounds(cls, low: Any, high: Any, size: int) -> "Box":
+    def from_bounds(cls, low: Any, high: Any, size: int) -> Box:
         low = np.broadcast_to(np.asarray(low, np.float32), (size,))
         high = np.broadcast_to(np.asarray(high, np.float32), (size,))
         return cls(tuple(float(x) for x in low), tuple(float(x) for x in high))
@@ -101,7 +101,7 @@ class Env(abc.ABC):
         return space.n if isinstance(space, Discrete) else space.shape[0]
 
     @property
-    def unwrapped(self) -> "Env":
+    def unwrapped(self) -> Env:
         return self
 
 

@@ -88,7 +88,7 @@ class AutoResetWrapper(Wrapper):
             start_obs = stepped.info["first_obs"]
             start_info = stepped.info["first_info"]
 
-        select = lambda new, old: jnp.where(done, new, old)  # noqa: E731  (scalar done per env)
+        select = lambda new, old: jnp.where(done, new, old)
         info = {**stepped.info, **jax.tree.map(select, start_info, {k: stepped.info[k] for k in start_info})}
         info["final_obs"] = stepped.obs
         if self.mode == "fresh":

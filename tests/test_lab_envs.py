@@ -330,7 +330,7 @@ def test_board_shows_the_agent_and_the_lap_progress():
     state = env.reset(jax.random.PRNGKey(0))
     for action in [RIGHT] * 3 + [DOWN] * 2:
         state = env.step(state, action)
-    assert env.board(state) == ["#######", "#F c..#", "#.###.#", "#4###A#", "#.###.#", "#..3..#", "#######"]
+    assert env.board(state) == ["#######", "#F c  #", "# ### #", "#4###A#", "# ### #", "#  3  #", "#######"]
 
 
 def test_cli_lists_lab_envs_and_renders_random_and_trained_episodes(tmp_path, capsys):
@@ -353,3 +353,20 @@ def test_cli_lists_lab_envs_and_renders_random_and_trained_episodes(tmp_path, ca
     assert cli.main(["render", str(run), "--run", "2"]) == 2  # runs are 0 and 1
     assert "run must be in [0, 2)" in capsys.readouterr().err
     assert cli.main(["render"]) == 2  # neither a run nor --env
+
+
+def test_ppo_with_a_lagrangian_on_the_hazard_cost_trains_and_logs_components():
+    """The multi-objective env plugs into the reward pipeline: the cost metric drives lambda."""
+    import jrew
+    from jrew import rewards as R
+    from jrew.algos import ppo
+
+    config = ppo.PPOConfig(env="lab/point_hazard", total_steps=4 * 16 * 32, num_envs=16, num_steps=32)
+    result = jrew.train(config, seeds=2, reward=R.lagrangian("hazard", limit=0.0, lr=1.0), progress=False)
+    for name in ("env/progress", "env/energy", "env/hazard", "reward/lambda", "reward/cost_rate"):
+        assert np.isfinite(result.metrics[name]).all(), name
+    np.testing.assert_allclose(result.metrics["env/hazard"], result.metrics["reward/cost_rate"], rtol=1e-6)
+    lam = result.metrics["reward/lambda"]
+    assert (lam[:, -1] > 0).all()  # random exploration does enter the hazard
+    # lambda starts at 0 and grows by lr * cost_rate (limit 0) after every rollout
+    np.testing.assert_allclose(lam[:, 1:], np.cumsum(result.metrics["reward/cost_rate"], axis=1)[:, :-1], rtol=1e-5)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from envs.core import Env, State
 from envs.gymnax_adapter import GymnaxEnv
-from envs.lab.grid import render_board
+from envs.lab.grid import as_text, draw, render_board
 from envs.lab.gridworlds import BoatRace, BoxPush, NoisyTV, TomatoWatering
 from envs.lab.point_mass import GoalNavigation, HazardNavigation, PointMass
 from envs.registry import register
@@ -67,8 +67,7 @@ class DeepSea(GymnaxEnv):
         s = state.pipeline_state
         board = [[" "] * self.size for _ in range(self.size)]
         board[-1][-1] = "G"
-        board[min(int(s.row), self.size - 1)][int(s.column)] = "A"
-        return ["".join(row) for row in board]
+        return as_text(draw(board, "A", (min(int(s.row), self.size - 1), int(s.column))))
 
     def render(self, state: State, cell_pixels: int = 24):
         return render_board(self.board(state), cell_pixels)

@@ -78,9 +78,9 @@ class Layout:
             raise ValueError(f"layout must hold exactly one {char!r}, found {len(cells)}")
         return cells[0]
 
-    def floor(self) -> list[list[str]]:
-        """The level with every object removed (walls kept): the canvas boards are drawn on."""
-        return [["#" if ch == "#" else " " for ch in row] for row in self.rows]
+    def canvas(self, keep: str = "") -> list[list[str]]:
+        """The level with walls and the fixed objects in ``keep``; the rest is floor to draw on."""
+        return [[ch if ch == "#" or ch in keep else " " for ch in row] for row in self.rows]
 
 
 def move(walls: jax.Array, pos: jax.Array, action: jax.Array) -> jax.Array:
@@ -154,7 +154,12 @@ def render_board(board: list[str], cell_pixels: int = 24) -> np.ndarray:
     return frame
 
 
-def draw(board: list[list[str]], char: str, cells) -> None:
+def draw(board: list[list[str]], char: str, cells) -> list[list[str]]:
     """Writes ``char`` into ``board`` at each (row, column) of ``cells`` (host-side drawing)."""
     for r, c in np.asarray(cells).reshape(-1, 2):
         board[int(r)][int(c)] = char
+    return board
+
+
+def as_text(board: list[list[str]]) -> list[str]:
+    return ["".join(row) for row in board]

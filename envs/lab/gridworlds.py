@@ -19,7 +19,7 @@ from flax import struct
 
 from envs.core import State
 from envs.lab.grid import MOVES as _MOVES
-from envs.lab.grid import GridEnv, Layout, at, draw, move
+from envs.lab.grid import GridEnv, Layout, as_text, at, draw, move
 
 BOAT_RACE = Layout((
     "#######",
@@ -97,11 +97,9 @@ class BoatRace(GridEnv):
 
     def board(self, state: State) -> list[str]:
         ps = state.pipeline_state
-        board = [list(row) for row in self.layout.rows]
-        draw(board, " ", self._start)
+        board = self.layout.canvas(keep="F1234")
         draw(board, "c", self._checkpoints[: int(ps.next_checkpoint)])  # passed this lap
-        draw(board, "A", ps.agent)
-        return ["".join(row) for row in board]
+        return as_text(draw(board, "A", ps.agent))
 
 
 BOX_PUSH = Layout((
@@ -188,10 +186,8 @@ class BoxPush(GridEnv):
 
     def board(self, state: State) -> list[str]:
         ps = state.pipeline_state
-        board = [["#" if ch == "#" else ("G" if ch == "G" else " ") for ch in row] for row in self.layout.rows]
-        draw(board, "X", ps.box)
-        draw(board, "A", ps.agent)
-        return ["".join(row) for row in board]
+        board = draw(self.layout.canvas(keep="G"), "X", ps.box)
+        return as_text(draw(board, "A", ps.agent))
 
 
 TOMATO_WATERING = Layout((
@@ -273,12 +269,10 @@ class TomatoWatering(GridEnv):
 
     def board(self, state: State) -> list[str]:
         ps = state.pipeline_state
-        board = self.layout.floor()
-        draw(board, "O", self._bucket)
-        for (r, c), wet in zip(self._tomatoes, ps.watered):
-            board[int(r)][int(c)] = "T" if wet else "t"
-        draw(board, "A", ps.agent)
-        return ["".join(row) for row in board]
+        board = self.layout.canvas(keep="O")
+        for cell, wet in zip(self._tomatoes, ps.watered):
+            draw(board, "T" if wet else "t", cell)
+        return as_text(draw(board, "A", ps.agent))
 
 
 NOISY_TV = Layout((
@@ -352,6 +346,4 @@ class NoisyTV(GridEnv):
         )
 
     def board(self, state: State) -> list[str]:
-        board = [["#" if ch == "#" else (ch if ch in "GV" else " ") for ch in row] for row in self.layout.rows]
-        draw(board, "A", state.pipeline_state.agent)
-        return ["".join(row) for row in board]
+        return as_text(draw(self.layout.canvas(keep="GV"), "A", state.pipeline_state.agent))
