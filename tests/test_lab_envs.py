@@ -90,6 +90,11 @@ def test_deep_sea_time_limit_and_termination(key):
     _, steps = play(env, key, jnp.zeros(14, jnp.int32))
     np.testing.assert_array_equal(steps.done, ([0] * 5 + [1]) * 2 + [0, 0])  # terminates at depth 6
     np.testing.assert_array_equal(steps.info["truncation"], np.zeros(14))
+    short = envs.make("lab/deep_sea", size=6, episode_length=3)  # a time limit shorter than the depth cuts first
+    _, steps = play(short, key, jnp.zeros(7, jnp.int32))
+    np.testing.assert_array_equal(steps.done, [0, 0, 1, 0, 0, 1, 0])
+    np.testing.assert_array_equal(steps.info["truncation"], steps.done)
+    np.testing.assert_array_equal(steps.obs[2], short.reset(key).obs)  # auto-reset to the top row
 
 
 def test_deep_sea_optimal_route_finds_the_treasure(key):
