@@ -125,6 +125,9 @@ def tanh_normal(space: Box) -> Distribution:
     )
 
 
+NAMES = ("auto", "categorical", "normal", "tanh_normal")
+
+
 def for_action_space(space, name: str = "auto", env_name: str = "") -> Distribution:
     """Picks the distribution ``name`` for ``space``; 'auto' = categorical or normal."""
     if name == "auto":

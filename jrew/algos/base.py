@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 import envs
-from jrew import rewards
+from jrew import distributions, rewards
+from jrew.config import finite, non_negative, positive, require, unit_interval
+from jrew.networks import ACTIVATIONS
 
 
 class Trainer(NamedTuple):
@@ -37,3 +40,27 @@ def numeric_inputs(config, hparams, reward: rewards.RewardTransform, reward_para
         raise ValueError("reward_params must have the structure of the trainer's reward transform's params")
     as_leaves = lambda tree: jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)  # noqa: E731
     return as_leaves(cfg), as_leaves(reward_params)
+
+
+def check_learner_fields(config, non_negative_fields: tuple[str, ...]) -> None:
+    """Validates what every learner config shares: network choices, time limit, optimizer numbers.
+
+    Every numeric (vmappable) field must be finite; ``non_negative_fields`` are loss coefficients.
+    """
+    if config.activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {config.activation!r}")
+    if config.distribution not in distributions.NAMES:
+        raise ValueError(
+            f"distribution must be 'auto', 'categorical', 'normal' or 'tanh_normal', got {config.distribution!r}"
+        )
+    if config.episode_length is not None:
+        require("episode_length", config.episode_length, positive, "a positive integer or None")
+    for field in dataclasses.fields(config):
+        if field.metadata.get("pytree_node", True):
+            require(field.name, getattr(config, field.name), finite, "finite")
+    require("learning_rate", config.learning_rate, positive, "> 0")
+    require("gamma", config.gamma, unit_interval, "in [0, 1]")
+    require("clip_eps", config.clip_eps, positive, "> 0")
+    require("max_grad_norm", config.max_grad_norm, positive, "> 0")
+    for name in non_negative_fields:
+        require(name, getattr(config, name), non_negative, ">= 0")

@@ -26,10 +26,10 @@ from flax import struct
 import envs
 from jrew import advantages as adv
 from jrew import distributions, rewards
-from jrew.algos.base import Trainer, numeric_inputs
+from jrew.algos.base import Trainer, check_learner_fields, numeric_inputs
 from jrew.algos.sgd import epochs_of_minibatches
-from jrew.config import finite, non_negative, positive, require, static, unit_interval
-from jrew.networks import ACTIVATIONS, ActorCritic
+from jrew.config import positive, require, static
+from jrew.networks import ActorCritic
 from jrew.rollout import rollout
 
 ESTIMATORS = ("reinforce", "rloo", "grpo")
@@ -99,16 +99,7 @@ class PGConfig:
                 f"total_steps ({self.total_steps}) is below one batch: "
                 f"num_groups * group_size * num_steps = {self.steps_per_update}"
             )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        for name in ("learning_rate", "gamma", "clip_eps", "kl_coef", "ent_coef", "max_grad_norm"):
-            require(name, getattr(self, name), finite, "finite")
-        require("learning_rate", self.learning_rate, positive, "> 0")
-        require("gamma", self.gamma, unit_interval, "in [0, 1]")
-        require("clip_eps", self.clip_eps, positive, "> 0")
-        require("max_grad_norm", self.max_grad_norm, positive, "> 0")
-        for name in ("kl_coef", "ent_coef"):
-            require(name, getattr(self, name), non_negative, ">= 0")
+        check_learner_fields(self, non_negative_fields=("kl_coef", "ent_coef"))
 
     @property
     def batch_episodes(self) -> int:

@@ -22,10 +22,10 @@ from flax import struct
 import envs
 from jrew import distributions, normalization, rewards
 from jrew.advantages import ESTIMATORS, estimate, normalize_advantages
-from jrew.algos.base import Trainer, numeric_inputs
+from jrew.algos.base import Trainer, check_learner_fields, numeric_inputs
 from jrew.algos.sgd import epochs_of_minibatches
-from jrew.config import finite, non_negative, positive, require, static, unit_interval
-from jrew.networks import ACTIVATIONS, ActorCritic
+from jrew.config import positive, require, static, unit_interval
+from jrew.networks import ActorCritic
 from jrew.rollout import rollout
 from jrew.types import EpisodeStats
 
@@ -100,26 +100,11 @@ class PPOConfig:
             raise ValueError(
                 f"total_steps ({self.total_steps}) is below one batch: num_envs * num_steps = {self.batch_size}"
             )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        if self.distribution not in ("auto", "categorical", "normal", "tanh_normal"):
-            raise ValueError(
-                f"distribution must be 'auto', 'categorical', 'normal' or 'tanh_normal', got {self.distribution!r}"
-            )
         if self.advantage_estimator not in ESTIMATORS:
             raise ValueError(f"advantage_estimator must be one of {ESTIMATORS}, got {self.advantage_estimator!r}")
         require("n_step", self.n_step, positive, "a positive integer")
-        if self.episode_length is not None:
-            require("episode_length", self.episode_length, positive, "a positive integer or None")
-        for name in ("learning_rate", "gamma", "gae_lambda", "clip_eps", "vf_coef", "ent_coef", "max_grad_norm"):
-            require(name, getattr(self, name), finite, "finite")
-        require("learning_rate", self.learning_rate, positive, "> 0")
-        require("gamma", self.gamma, unit_interval, "in [0, 1]")
+        check_learner_fields(self, non_negative_fields=("vf_coef", "ent_coef"))
         require("gae_lambda", self.gae_lambda, unit_interval, "in [0, 1]")
-        require("clip_eps", self.clip_eps, positive, "> 0")
-        require("max_grad_norm", self.max_grad_norm, positive, "> 0")
-        for name in ("vf_coef", "ent_coef"):
-            require(name, getattr(self, name), non_negative, ">= 0")
 
     @property
     def batch_size(self) -> int:
