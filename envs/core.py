@@ -21,10 +21,13 @@ import dataclasses
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-__all__ = ["Box", "Discrete", "Env", "State", "Wrapper", "terminated", "truncated"]
+__all__ = [
+    "Box", "Discrete", "Env", "State", "Wrapper", "initial_state", "next_state", "terminated", "truncated",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +35,10 @@ class Discrete:
     """``n`` actions, encoded as int32 scalars ``0 .. n-1``."""
 
     n: int
+
+    def sample(self, key: jax.Array, batch_shape: tuple[int, ...] = ()) -> jax.Array:
+        """Uniformly random actions of shape ``batch_shape``."""
+        return jax.random.randint(key, batch_shape, 0, self.n)
 
     def __repr__(self) -> str:
         return f"Discrete({self.n})"
@@ -54,6 +61,12 @@ class Box:
         high = np.broadcast_to(np.asarray(high, np.float32), (size,))
         return cls(tuple(float(x) for x in low), tuple(float(x) for x in high))
 
+    def sample(self, key: jax.Array, batch_shape: tuple[int, ...] = ()) -> jax.Array:
+        """Uniformly random actions of shape ``batch_shape + shape``."""
+        return jax.random.uniform(
+            key, (*batch_shape, *self.shape), minval=jnp.asarray(self.low), maxval=jnp.asarray(self.high)
+        )
+
     def __repr__(self) -> str:
         return f"Box(shape={self.shape}, low={min(self.low)}, high={max(self.high)})"
 
@@ -75,6 +88,35 @@ class State:
     done: jax.Array
     metrics: dict = struct.field(default_factory=dict)
     info: dict = struct.field(default_factory=dict)
+
+
+def initial_state(pipeline_state: Any, obs: jax.Array, metric_names: tuple[str, ...] = (), **info) -> State:
+    """A reset ``State``: zero reward, not done, zero ``true_reward`` and ``truncation``.
+
+    Each of ``metric_names`` starts at 0 (a step must report the same metrics); ``info`` adds
+    entries such as an ``rng`` stream.
+    """
+    zero = jnp.zeros((), jnp.float32)
+    return State(
+        pipeline_state=pipeline_state, obs=obs, reward=zero, done=zero,
+        metrics={k: zero for k in metric_names}, info={"true_reward": zero, "truncation": zero, **info},
+    )
+
+
+def next_state(
+    state: State, pipeline_state: Any, obs: jax.Array, reward, true_reward, done, metrics: dict, **info
+) -> State:
+    """``state`` stepped: reward, true reward, done and metrics as float32 scalars; ``info`` entries
+    are updated. ``truncation`` is left to ``EpisodeWrapper``."""
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    return state.replace(
+        pipeline_state=pipeline_state,
+        obs=obs,
+        reward=f32(reward),
+        done=f32(done),
+        metrics={k: f32(v) for k, v in metrics.items()},
+        info={**state.info, "true_reward": f32(true_reward), **info},
+    )
 
 
 class Env(abc.ABC):

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 
-from envs.core import Box, Discrete, Env, State
+from envs.core import Box, Discrete, Env, State, initial_state
 
 
 class GymnaxEnv(Env):
@@ -47,9 +47,7 @@ class GymnaxEnv(Env):
     def reset(self, rng: jax.Array) -> State:
         rng, key = jax.random.split(rng)
         obs, env_state = self.gymnax_env.reset_env(key, self.params)
-        zero = jnp.zeros((), jnp.float32)
-        info = {"rng": rng, "true_reward": zero, "truncation": zero}
-        return State(pipeline_state=env_state, obs=self._obs(obs), reward=zero, done=zero, metrics={}, info=info)
+        return initial_state(env_state, self._obs(obs), rng=rng)
 
     def step(self, state: State, action: jax.Array) -> State:
         rng, key = jax.random.split(state.info["rng"])

@@ -22,10 +22,7 @@ ActFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 def random_actions(env: Env) -> ActFn:
     """Uniformly random actions for ``env``'s action space."""
-    space = env.action_space
-    if hasattr(space, "n"):
-        return lambda obs, key: jax.random.randint(key, (), 0, space.n)
-    return lambda obs, key: jax.random.uniform(key, space.shape, minval=np.array(space.low), maxval=np.array(space.high))
+    return lambda obs, key: env.action_space.sample(key)
 
 
 def record_episode(env: Env, act: ActFn, key: jax.Array, max_steps: int = 1000) -> list[State]:

@@ -54,10 +54,7 @@ def random_policy(space: envs.Box | envs.Discrete) -> PolicyFn:
 
     def policy(obs, key):
         batch = obs.shape[0]
-        if isinstance(space, envs.Discrete):
-            action = jax.random.randint(key, (batch,), 0, space.n)
-        else:
-            action = jax.random.uniform(key, (batch, *space.shape), minval=jnp.asarray(space.low), maxval=jnp.asarray(space.high))
+        action = space.sample(key, (batch,))
         return action, action, jnp.zeros((batch,))
 
     return policy

@@ -27,10 +27,7 @@ def test_lab_registered_with_descriptions():
 
 
 def actions_for(env, num_steps, key):
-    space = env.action_space
-    if isinstance(space, envs.Discrete):
-        return jax.random.randint(key, (num_steps,), 0, space.n)
-    return jax.random.uniform(key, (num_steps, *space.shape), minval=-1.0, maxval=1.0)
+    return env.action_space.sample(key, (num_steps,))
 
 
 @functools.partial(jax.jit, static_argnums=0)

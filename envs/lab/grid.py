@@ -10,7 +10,6 @@ are now), so every gridworld renders with one function.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -97,8 +96,9 @@ def at(pos: jax.Array, cells: jax.Array) -> jax.Array:
 class GridEnv(Env):
     """Base class: a layout, four move actions, one-hot agent position, and rendering.
 
-    Subclasses implement ``reset``/``step`` and ``board(state)``; they keep the agent's cell in
-    ``state.pipeline_state.agent`` (int32 ``[2]``).
+    Subclasses implement ``reset``/``step`` (building states with ``envs.core.initial_state`` and
+    ``next_state``) and ``board(state)``; the agent's cell (int32 ``[2]``) is in their pipeline
+    state, and a random stream, where an env needs one, in ``info["rng"]``.
     """
 
     def __init__(self, layout: Layout):
@@ -116,13 +116,6 @@ class GridEnv(Env):
     def agent_one_hot(self, agent: jax.Array) -> jax.Array:
         return jax.nn.one_hot(agent[0] * self.layout.shape[1] + agent[1], self.layout.num_cells, dtype=jnp.float32)
 
-    @staticmethod
-    def initial_state(pipeline_state: Any, obs: jax.Array, metrics: dict) -> State:
-        """A reset ``State``: zero reward, not done; ``metrics`` holds the env's per-step signals at 0."""
-        zero = jnp.zeros((), jnp.float32)
-        info = {"true_reward": zero, "truncation": zero}
-        return State(pipeline_state=pipeline_state, obs=obs, reward=zero, done=zero, metrics=metrics, info=info)
-
     def board(self, state: State) -> list[str]:
         """The level as ASCII art with every object where it is in ``state`` (one unbatched state)."""
         raise NotImplementedError
@@ -130,19 +123,6 @@ class GridEnv(Env):
     def render(self, state: State, cell_pixels: int = 24) -> np.ndarray:
         """``uint8 [H*cell, W*cell, 3]`` RGB frame of one (unbatched) state."""
         return render_board(self.board(state), cell_pixels)
-
-    @staticmethod
-    def transition(state: State, pipeline_state: Any, obs, reward, true_reward, done, metrics: dict) -> State:
-        """The stepped ``State`` (float32 scalars; ``truncation`` is left to ``EpisodeWrapper``)."""
-        f32 = lambda x: jnp.asarray(x, jnp.float32)
-        return state.replace(
-            pipeline_state=pipeline_state,
-            obs=obs,
-            reward=f32(reward),
-            done=f32(done),
-            metrics={k: f32(v) for k, v in metrics.items()},
-            info={**state.info, "true_reward": f32(true_reward)},
-        )
 
 
 def render_board(board: list[str], cell_pixels: int = 24) -> np.ndarray:

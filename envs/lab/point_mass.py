@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs.core import Box, Env, State
+from envs.core import Box, Env, State, initial_state, next_state
 
 Rect = tuple[float, float, float, float]  # x_min, y_min, x_max, y_max
 
@@ -30,9 +30,10 @@ class PointMassState:
     vel: jax.Array  # float32 [2]
 
 
-def _blocked_host(walls: np.ndarray, pos: np.ndarray) -> bool:
+def _blocked(walls, pos):
+    """Whether ``pos`` is outside the arena or inside one of ``walls [n, 4]`` (numpy or JAX arrays)."""
     inside = (pos[0] > walls[:, 0]) & (pos[1] > walls[:, 1]) & (pos[0] < walls[:, 2]) & (pos[1] < walls[:, 3])
-    return bool(inside.any() or np.abs(pos).max() > 1.0)
+    return inside.any() | (abs(pos) > 1.0).any()
 
 
 class PointMass(Env):
@@ -63,7 +64,7 @@ class PointMass(Env):
         self.start, self.goal = np.array(start, np.float32), np.array(goal, np.float32)
         self.goal_radius, self.start_noise = float(goal_radius), float(start_noise)
         self.max_speed, self.damping = float(max_speed), float(damping)
-        if _blocked_host(self._walls, self.start) or _blocked_host(self._walls, self.goal):
+        if _blocked(self._walls, self.start) or _blocked(self._walls, self.goal):
             raise ValueError(f"start {start} and goal {goal} must lie in the arena and outside the walls")
 
     @property
@@ -76,9 +77,7 @@ class PointMass(Env):
 
     def blocked(self, pos: jax.Array) -> jax.Array:
         """Whether ``pos`` is outside the arena or inside a wall."""
-        w = jnp.asarray(self._walls)
-        inside = (pos[0] > w[:, 0]) & (pos[1] > w[:, 1]) & (pos[0] < w[:, 2]) & (pos[1] < w[:, 3])
-        return jnp.any(inside) | jnp.any(jnp.abs(pos) > 1.0)
+        return _blocked(jnp.asarray(self._walls), pos)
 
     def distance(self, pos: jax.Array) -> jax.Array:
         return jnp.linalg.norm(pos - jnp.asarray(self.goal))
@@ -89,9 +88,7 @@ class PointMass(Env):
     def _reset(self, rng: jax.Array, metrics: tuple[str, ...]) -> State:
         pos = jnp.asarray(self.start) + jax.random.uniform(rng, (2,), minval=-self.start_noise, maxval=self.start_noise)
         ps = PointMassState(pos=pos, vel=jnp.zeros(2, jnp.float32))
-        zero = jnp.zeros((), jnp.float32)
-        return State(ps, self._obs(ps), zero, zero, metrics={k: zero for k in metrics},
-                     info={"true_reward": zero, "truncation": zero})
+        return initial_state(ps, self._obs(ps), metrics)
 
     def physics(self, ps: PointMassState, action: jax.Array) -> PointMassState:
         """One step of damped velocity control, sliding along walls."""
@@ -157,10 +154,9 @@ class GoalNavigation(PointMass):
         distance = self.distance(ps.pos)
         reached = (distance <= self.goal_radius).astype(jnp.float32)
         reward = reached if self.reward_kind == "sparse" else -distance
-        return state.replace(
-            pipeline_state=ps, obs=self._obs(ps), reward=reward, done=reached,
+        return next_state(
+            state, ps, self._obs(ps), reward=reward, true_reward=reached, done=reached,
             metrics={"distance": distance, "reached": reached},
-            info={**state.info, "true_reward": reached},
         )
 
 
@@ -202,11 +198,10 @@ class HazardNavigation(PointMass):
         energy = jnp.sum(clipped**2)
         hazard = (jnp.linalg.norm(ps.pos) <= self.hazard_radius).astype(jnp.float32)
         w_progress, w_energy, w_hazard = self.weights
-        return state.replace(
-            pipeline_state=ps, obs=self._obs(ps),
-            reward=w_progress * progress - w_energy * energy - w_hazard * hazard, done=reached,
+        return next_state(
+            state, ps, self._obs(ps),
+            reward=w_progress * progress - w_energy * energy - w_hazard * hazard, true_reward=reached, done=reached,
             metrics={"progress": progress, "energy": energy, "hazard": hazard, "reached": reached},
-            info={**state.info, "true_reward": reached},
         )
 
     def _draw_extras(self, draw, to_px, pixels) -> None:
