@@ -9,9 +9,8 @@ import jax.numpy as jnp
 
 from envs.core import Env, State, Wrapper
 
-# Per-step outputs that describe the finished transition, and keys that run across episodes:
-# an auto-reset must keep them.
-_STEP_OUTPUT_KEYS = ("true_reward", "truncation", "reward_noise_rng")
+# Per-step outputs that describe the finished transition: an auto-reset must keep them.
+_STEP_OUTPUT_KEYS = ("true_reward", "truncation")
 
 
 class EpisodeWrapper(Wrapper):
@@ -101,9 +100,13 @@ class AutoResetWrapper(Wrapper):
 
 
 def _resettable_info(info: dict) -> dict:
-    """Info entries that belong to the episode (step counters, env keys), not to the last step."""
-    skip = set(_STEP_OUTPUT_KEYS) | {"final_obs", "reset_rng", "first_pipeline_state", "first_obs", "first_info"}
-    return {k: v for k, v in info.items() if k not in skip}
+    """Info entries that belong to the episode (e.g. step counters).
+
+    Not the last step's outputs, and not random streams (keys ending in ``rng``): those run on
+    across episodes, so a 'first'-mode reset does not replay the first episode's randomness.
+    """
+    skip = set(_STEP_OUTPUT_KEYS) | {"final_obs", "first_pipeline_state", "first_obs", "first_info"}
+    return {k: v for k, v in info.items() if k not in skip and not k.endswith("rng")}
 
 
 class DelayedReward(Wrapper):

@@ -188,6 +188,14 @@ def test_tomatoes_dry_out_at_the_given_rate(key):
     assert watered[0].sum() < 8 and watered[-1].sum() <= watered[0].sum()
 
 
+def test_first_mode_resets_do_not_replay_the_random_stream(key):
+    env = envs.make("lab/tomato_watering", episode_length=10, reset_mode="first", dry_probability=0.5)
+    _, steps = play(env, key, jnp.full((20,), LEFT))
+    watered = np.asarray(steps.pipeline_state.watered)
+    np.testing.assert_array_equal(steps.obs[9], env.reset(key).obs)  # back to the first start ...
+    assert not np.array_equal(watered[:9], watered[10:19])  # ... but the tomatoes dry differently
+
+
 def test_noisy_tv_screen_is_noise_only_on_the_tv(key):
     env = envs.make("lab/noisy_tv", auto_reset=False)
     n = env.unwrapped.layout.num_cells
