@@ -44,10 +44,13 @@ def visible_or_true(true_weight: float) -> R.RewardTransform:
     )
 
 
+def reward_variants() -> list[R.RewardTransform]:
+    return [visible_or_true(w) for w in VARIANTS.values()]
+
+
 def run(seeds: int, total_steps: int, run_dir: Path | None, progress: bool = True) -> jrew.RunResult:
     config = ppo.PPOConfig(env="lab/boat_race", total_steps=total_steps, num_envs=16, num_steps=32)
-    variants = [visible_or_true(w) for w in VARIANTS.values()]
-    return jrew.train(config, seeds=seeds, run_dir=run_dir, reward=variants, progress=progress)
+    return jrew.train(config, seeds=seeds, run_dir=run_dir, reward=reward_variants(), progress=progress)
 
 
 def first_completed(curves: np.ndarray) -> np.ndarray:
@@ -90,9 +93,8 @@ def main() -> None:
     (args.run_dir / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
     for metric in ("env_return", "true_return"):
         print(f"plot: {plotting.plot_run(args.run_dir, metric, args.run_dir / f'{metric}.png')}")
-    reward = [visible_or_true(w) for w in VARIANTS.values()]
     for i, name in enumerate(VARIANTS):
-        env, act = runner.trained_policy(args.run_dir, run=i * args.seeds, reward=reward)
+        env, act = runner.trained_policy(args.run_dir, run=i * args.seeds, reward=reward_variants())
         states = render.record_episode(env, act, jax.random.PRNGKey(0), max_steps=100)
         gif = render.save_gif(render.frames(env, states), args.run_dir / f"episode-{name.split()[0]}.gif")
         print(f"episode of {name} seed 0: {gif}")
