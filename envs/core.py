@@ -143,6 +143,11 @@ class Env(abc.ABC):
         return space.n if isinstance(space, Discrete) else space.shape[0]
 
     @property
+    def episode_limit(self) -> int | None:
+        """The most steps an episode can last (its time limit), or None if it has none."""
+        return None
+
+    @property
     def unwrapped(self) -> Env:
         return self
 
@@ -166,6 +171,10 @@ class Wrapper(Env):
     @property
     def action_space(self) -> ActionSpace:
         return self.env.action_space
+
+    @property
+    def episode_limit(self) -> int | None:
+        return self.env.episode_limit
 
     @property
     def unwrapped(self) -> Env:

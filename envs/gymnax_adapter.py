@@ -41,6 +41,11 @@ class GymnaxEnv(Env):
     def action_space(self):
         return self._action_space
 
+    @property
+    def episode_limit(self) -> int | None:
+        limit = getattr(self.params, "max_steps_in_episode", None)
+        return None if limit is None else int(limit)
+
     def _obs(self, obs) -> jax.Array:
         return jnp.reshape(obs, (-1,)).astype(jnp.float32)
 

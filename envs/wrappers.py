@@ -26,6 +26,11 @@ class EpisodeWrapper(Wrapper):
         super().__init__(env)
         self.episode_length = int(episode_length)
 
+    @property
+    def episode_limit(self) -> int:
+        inner = self.env.episode_limit
+        return self.episode_length if inner is None else min(inner, self.episode_length)
+
     def reset(self, rng: jax.Array) -> State:
         state = self.env.reset(rng)
         info = {**state.info, "steps": jnp.zeros((), jnp.int32)}

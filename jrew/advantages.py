@@ -8,6 +8,7 @@ the value of the last observation of the cut-off episode.
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -29,6 +30,8 @@ def generalized_advantage_estimation(
     ``next_values[t] = V(s_{t+1})`` where ``s_{t+1}`` is the observation reached at step t before
     any auto-reset. Returns ``(advantages, value_targets = advantages + values)``.
     """
+    chex.assert_equal_shape([rewards, values, next_values, terminated, done])
+    chex.assert_type([rewards, values, next_values], float)
     deltas = rewards + gamma * (1.0 - terminated) * next_values - values
     continues = gamma * lambda_ * (1.0 - done)
 
@@ -59,6 +62,8 @@ def lambda_returns(r_t: jax.Array, discount_t: jax.Array, v_t: jax.Array, lambda
     ``lambda_`` may be per step: ``lambda_t = 0`` cuts the return there (e.g. at a truncation,
     leaving ``r_t + discount_t * v_t``). Matches ``rlax.lambda_returns``.
     """
+    chex.assert_rank([r_t, discount_t, v_t, lambda_], [1, 1, 1, {0, 1}])
+    chex.assert_equal_shape([r_t, discount_t, v_t])
     lambda_t = jnp.ones_like(discount_t) * lambda_
 
     def backward(g, x):
@@ -76,6 +81,7 @@ def discounted_returns(r_t: jax.Array, discount_t: jax.Array, v_t) -> jax.Array:
     ``v_t`` is a scalar bootstrap or per-step values (only the last is used). Matches
     ``rlax.discounted_returns``.
     """
+    chex.assert_rank([r_t, discount_t, v_t], [1, 1, {0, 1}])
     return lambda_returns(r_t, discount_t, jnp.ones_like(discount_t) * v_t, 1.0)
 
 
@@ -89,6 +95,8 @@ def n_step_bootstrapped_returns(r_t: jax.Array, discount_t: jax.Array, v_t: jax.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    chex.assert_rank([r_t, discount_t, v_t, lambda_], [1, 1, 1, {0, 1}])
+    chex.assert_equal_shape([r_t, discount_t, v_t])
     T = r_t.shape[0]
     lambda_t = jnp.ones_like(discount_t) * lambda_
     pad = n - 1
@@ -112,6 +120,9 @@ def truncated_generalized_advantage_estimation(
 
     (Schulman et al. 2016.) Matches ``rlax.truncated_generalized_advantage_estimation``.
     """
+    chex.assert_rank([r_t, discount_t, values, lambda_], [1, 1, 1, {0, 1}])
+    chex.assert_equal_shape([r_t, discount_t])
+    chex.assert_shape(values, (r_t.shape[0] + 1,))
     lambda_t = jnp.ones_like(discount_t) * lambda_
     deltas = r_t + discount_t * values[1:] - values[:-1]
 
@@ -140,6 +151,8 @@ def vtrace(
 
     ``rho_tm1 = pi(a|x) / mu(a|x)``. Matches ``rlax.vtrace``.
     """
+    chex.assert_rank([v_tm1, v_t, r_t, discount_t, rho_tm1, lambda_], [1, 1, 1, 1, 1, {0, 1}])
+    chex.assert_equal_shape([v_tm1, v_t, r_t, discount_t, rho_tm1])
     c = jnp.minimum(1.0, rho_tm1) * lambda_
     deltas = jnp.minimum(clip_rho_threshold, rho_tm1) * (r_t + discount_t * v_t - v_tm1)
 
@@ -156,18 +169,21 @@ def vtrace(
 # returns: [..., G] episode returns of G rollouts that share a start state (one group per row).
 
 
-def grpo_advantages(returns: jax.Array, normalize_std: bool = True, eps: float = 1e-6) -> jax.Array:
+def grpo_advantages(returns: jax.Array, normalize_std: bool = True, eps: float = 1e-6, rtol: float = 1e-5) -> jax.Array:
     """Group-relative advantages (Shao et al. 2024, DeepSeekMath, GRPO eq. 3-4):
 
       A_i = (R_i - mean_g R) / (std_g R + eps),   or  R_i - mean_g R  without std (Liu et al.
       2025, "Understanding R1-Zero-Like Training", Dr. GRPO).
 
-    A zero-variance group gets advantage 0 (no NaN).
+    A group whose returns are all equal (within ``rtol`` of their magnitude, see
+    ``nonzero_variance_groups``) gets advantage exactly 0: in float32 the mean of G equal values
+    is often one ulp off, which the formula would blow up to about +-0.9 for every member.
     """
+    chex.assert_rank(returns, {1, 2})
     centred = returns - returns.mean(axis=-1, keepdims=True)
-    if not normalize_std:
-        return centred
-    return centred / (returns.std(axis=-1, keepdims=True) + eps)
+    if normalize_std:
+        centred = centred / (returns.std(axis=-1, keepdims=True) + eps)
+    return jnp.where(nonzero_variance_groups(returns, rtol)[..., None] > 0, centred, 0.0)
 
 
 def rloo_advantages(returns: jax.Array) -> jax.Array:
@@ -175,6 +191,7 @@ def rloo_advantages(returns: jax.Array) -> jax.Array:
 
       A_i = R_i - 1/(G-1) sum_{j != i} R_j  =  G/(G-1) (R_i - mean_g R)
     """
+    chex.assert_rank(returns, {1, 2})
     G = returns.shape[-1]
     if G < 2:
         raise ValueError(f"RLOO needs groups of at least 2 rollouts, got group size {G}")
@@ -182,17 +199,23 @@ def rloo_advantages(returns: jax.Array) -> jax.Array:
     return returns - (total - returns) / (G - 1)
 
 
-def nonzero_variance_groups(returns: jax.Array, tol: float = 1e-8) -> jax.Array:
-    """1.0 for groups whose returns differ, 0.0 for all-equal groups (they carry no signal).
+def nonzero_variance_groups(returns: jax.Array, rtol: float = 1e-5) -> jax.Array:
+    """1.0 for groups whose returns differ, 0.0 for groups whose returns are all equal (no signal).
 
-    Weight the loss by this to filter zero-variance groups (as DAPO's dynamic sampling does).
+    Equal means ``max - min <= rtol * max |R|``: exact for identical floats (max - min is then
+    exactly 0), and tolerant of the last-digit differences that summing the same rewards in
+    another order leaves. Weight the loss by this to filter zero-variance groups (as DAPO's
+    dynamic sampling does).
     """
-    return (returns.std(axis=-1) > tol).astype(returns.dtype)
+    chex.assert_rank(returns, {1, 2})
+    spread = returns.max(axis=-1) - returns.min(axis=-1)
+    return (spread > rtol * jnp.abs(returns).max(axis=-1)).astype(returns.dtype)
 
 
 def combine_advantages(extrinsic: jax.Array, intrinsic: jax.Array, extrinsic_coef=2.0, intrinsic_coef=1.0) -> jax.Array:
     """``c_E A_E + c_I A_I`` from two critics with separate discounts (Burda et al. 2019, RND, Sec. 2.3;
     their defaults c_E = 2, c_I = 1)."""
+    chex.assert_equal_shape([extrinsic, intrinsic])
     return extrinsic_coef * extrinsic + intrinsic_coef * intrinsic
 
 

@@ -21,8 +21,6 @@ from typing import Annotated
 
 import tyro
 
-from jrew.algos import ALGORITHMS
-
 
 @dataclasses.dataclass(frozen=True)
 class RunArgs:
@@ -52,10 +50,12 @@ def _report(result, run_dir: Path) -> None:
 
 
 def train_command(argv: list[str]) -> None:
+    from jrew import algos
+
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--algo", default="ppo", choices=sorted(ALGORITHMS))
+    pre.add_argument("--algo", default="ppo", choices=sorted(algos.ALGORITHMS))
     known, rest = pre.parse_known_args(argv)
-    config_cls = ALGORITHMS[known.algo][0]
+    config_cls = algos.by_name(known.algo).config_cls
     args, config = tyro.cli(
         tuple[
             Annotated[RunArgs, tyro.conf.arg(name="")],
@@ -69,8 +69,7 @@ def train_command(argv: list[str]) -> None:
 
     run_dir = args.run_dir or Path("runs") / f"{config.env.replace('/', '_')}-{known.algo}"
     result = runner.train(
-        config, seeds=args.seeds, run_dir=run_dir, algo=known.algo,
-        chunk_updates=args.chunk_updates, until_update=args.until_update,
+        config, seeds=args.seeds, run_dir=run_dir, chunk_updates=args.chunk_updates, until_update=args.until_update
     )
     _report(result, run_dir)
 
@@ -164,9 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     try:
         COMMANDS[argv[0]](argv[1:])
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as err:
         print(f"jrew {argv[0]}: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        from jrew.runner import TrainingDivergedError  # already imported by whatever trained
+
+        if not isinstance(err, TrainingDivergedError):
+            raise
+        print(f"jrew {argv[0]}: training diverged: {err}", file=sys.stderr)
+        return 1
     except SystemExit as stop:  # argparse/tyro usage errors and --help: return the code, don't exit
         return stop.code if isinstance(stop.code, int) else 1
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -29,12 +28,14 @@ class MLP(nn.Module):
 class ActorCritic(nn.Module):
     """Policy head (logits, or mean + state-independent log-std) and a scalar value.
 
+    ``value_hidden_sizes=None`` leaves the critic out (critic-free learners).
+
     Orthogonal init with a small policy output scale (0.01) follows Andrychowicz et al. 2021,
     "What Matters in On-Policy RL", which found it among the choices that matter most.
     """
 
     policy_hidden_sizes: Sequence[int]
-    value_hidden_sizes: Sequence[int]
+    value_hidden_sizes: Sequence[int] | None
     head_size: int
     continuous: bool
     activation: str = "tanh"
@@ -43,7 +44,8 @@ class ActorCritic(nn.Module):
     def setup(self):
         out = self.head_size // 2 if self.continuous else self.head_size
         self.policy_net = MLP(self.policy_hidden_sizes, out, self.activation, 0.01)
-        self.value_net = MLP(self.value_hidden_sizes, 1, self.activation, 1.0)
+        if self.value_hidden_sizes is not None:
+            self.value_net = MLP(self.value_hidden_sizes, 1, self.activation, 1.0)
         if self.continuous:
             self.log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (out,))
 
@@ -58,8 +60,6 @@ class ActorCritic(nn.Module):
         return self.value_net(obs)[..., 0]
 
     def __call__(self, obs):
+        if self.value_hidden_sizes is None:
+            return self.policy(obs)
         return self.policy(obs), self.value(obs)
-
-
-def init_params(network: ActorCritic, key: jax.Array, observation_size: int):
-    return network.init(key, jnp.zeros((1, observation_size)))

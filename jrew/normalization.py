@@ -14,16 +14,28 @@ class RunningStats:
     count: jax.Array
 
     @classmethod
-    def create(cls, size: int) -> "RunningStats":
+    def create(cls, size: int) -> RunningStats:
         return cls(jnp.zeros(size), jnp.ones(size), jnp.zeros((), jnp.float32))
 
 
-def update(stats: RunningStats, batch: jax.Array) -> RunningStats:
-    """Merges a batch ``[..., size]`` into the statistics (Chan, Golub & LeVeque's parallel rule)."""
+def update(stats: RunningStats, batch: jax.Array, weights: jax.Array | None = None) -> RunningStats:
+    """Merges a batch ``[..., size]`` into the statistics (Chan, Golub & LeVeque's parallel rule).
+
+    ``weights`` (``batch.shape[:-1]``, 0 or 1) leave out the samples weighted 0, e.g. the masked
+    steps of a rollout; a batch with no weight leaves the statistics unchanged.
+    """
     batch = batch.reshape(-1, batch.shape[-1])
-    n = jnp.asarray(batch.shape[0], jnp.float32)
-    batch_mean = batch.mean(0)
-    batch_var = batch.var(0)
+    if weights is None:
+        return _merge(stats, jnp.asarray(batch.shape[0], jnp.float32), batch.mean(0), batch.var(0))
+    w = weights.reshape(-1, 1).astype(jnp.float32)
+    n = w.sum()
+    batch_mean = (w * batch).sum(0) / jnp.maximum(n, 1.0)
+    batch_var = (w * (batch - batch_mean) ** 2).sum(0) / jnp.maximum(n, 1.0)
+    merged = _merge(stats, n, batch_mean, batch_var)
+    return jax.tree.map(lambda new, old: jnp.where(n > 0, new, old), merged, stats)
+
+
+def _merge(stats: RunningStats, n, batch_mean, batch_var) -> RunningStats:
     total = stats.count + n
     delta = batch_mean - stats.mean
     mean = stats.mean + delta * n / total

@@ -1,8 +1,7 @@
-"""Learning-curve plots of a run directory (matplotlib, no display needed)."""
+"""Learning-curve plots of a run directory (matplotlib, no display needed; no training code)."""
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jrew import stats  # noqa: E402
-from jrew.runner import CONFIG_FILE, load_metrics  # noqa: E402
+from jrew.run_dir import INDEX_COLUMNS, has_run, load_metrics, read_config  # noqa: E402
 
 
 def plot_run(run_dir: str | Path, metric: str = "true_return", out: str | Path | None = None) -> Path:
@@ -22,9 +21,8 @@ def plot_run(run_dir: str | Path, metric: str = "true_return", out: str | Path |
     """
     run_dir = Path(run_dir)
     metrics = load_metrics(run_dir)
-    index_columns = ("env_steps", "variant", "seed")
-    if metric not in metrics or metric in index_columns:
-        names = sorted(k for k in metrics if k not in index_columns)
+    if metric not in metrics or metric in INDEX_COLUMNS:
+        names = sorted(k for k in metrics if k not in INDEX_COLUMNS)
         raise ValueError(f"unknown metric {metric!r}; {run_dir} has {names}")
     steps, variant_of_run = metrics["env_steps"], metrics["variant"]
     labels = _variant_labels(run_dir)
@@ -51,7 +49,6 @@ def plot_run(run_dir: str | Path, metric: str = "true_return", out: str | Path |
 
 
 def _variant_labels(run_dir: Path) -> list[str]:
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.exists():
+    if not has_run(run_dir):
         return []
-    return [label if len(label) <= 60 else label[:57] + "..." for label in json.loads(config_path.read_text()).get("rewards", [])]
+    return [label if len(label) <= 60 else label[:57] + "..." for label in read_config(run_dir).rewards]

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
+
+import envs
 
 
 class Transition(struct.PyTreeNode):
@@ -33,12 +38,36 @@ class Transition(struct.PyTreeNode):
         return jnp.maximum(self.terminated, self.truncated)
 
 
+class EnvSpec(NamedTuple):
+    """What a reward transform's ``init`` knows of the env batch it will see (static, hashable)."""
+
+    observation_shape: tuple[int, ...]
+    observation_dtype: np.dtype
+    action_space: envs.Discrete | envs.Box
+    num_envs: int
+
+    @classmethod
+    def of(cls, env: envs.Env, num_envs: int) -> EnvSpec:
+        obs = jax.eval_shape(env.reset, jax.random.PRNGKey(0)).obs
+        return cls(tuple(obs.shape), np.dtype(obs.dtype), env.action_space, int(num_envs))
+
+
+def select_envs(mask: jax.Array, new: Any, old: Any) -> Any:
+    """Per env (leading axis of ``mask``), ``new`` where ``mask`` holds, else ``old``; any pytree."""
+
+    def pick(n, o):
+        return jnp.where(mask.reshape(mask.shape + (1,) * (jnp.ndim(n) - mask.ndim)), n, o)
+
+    return jax.tree.map(pick, new, old)
+
+
 class EpisodeStats(struct.PyTreeNode):
     """Per-env running episode totals and the most recently completed episode's totals.
 
-    Three returns are kept apart: ``env`` (the reward the env shows the agent), ``train`` (after
-    the reward pipeline) and ``true`` (the task's objective). Their gap is where shaping helps or
-    a proxy gets hacked.
+    Three returns are kept apart: ``env`` (the reward the env shows the agent), ``train`` (the
+    extrinsic training stream, after the reward pipeline) and ``true`` (the task's objective).
+    Their gap is where shaping helps or a proxy gets hacked. Other reward streams (e.g. an
+    intrinsic bonus) get their own ``<stream>_return``.
     """
 
     running: dict  # name -> [num_envs], the current episode so far
@@ -47,26 +76,43 @@ class EpisodeStats(struct.PyTreeNode):
 
     NAMES = ("env_return", "train_return", "true_return", "episode_length")
 
+    @staticmethod
+    def names(streams: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The totals kept: the four of ``NAMES`` and one return per extra reward stream."""
+        return EpisodeStats.NAMES + tuple(f"{s}_return" for s in streams if s != "extrinsic")
+
     @classmethod
-    def zeros(cls, num_envs: int) -> "EpisodeStats":
-        z = {n: jnp.zeros((num_envs,), jnp.float32) for n in cls.NAMES}
+    def zeros(cls, num_envs: int, streams: tuple[str, ...] = ()) -> EpisodeStats:
+        z = {n: jnp.zeros((num_envs,), jnp.float32) for n in cls.names(streams)}
         return cls(running=z, last=dict(z), completed=jnp.zeros((num_envs,), jnp.int32))
 
-    def record(self, env_reward, train_reward, true_reward, done) -> "EpisodeStats":
-        """Adds one step for every env; episodes that end here become the ``last`` ones."""
-        steps = {"env_return": env_reward, "train_return": train_reward, "true_return": true_reward,
-                 "episode_length": jnp.ones_like(env_reward)}
-        totals = {n: self.running[n] + steps[n] for n in self.NAMES}
+    def record(self, steps: dict, done, valid=None) -> EpisodeStats:
+        """Adds one step (``steps``: name -> [num_envs]) for every env; episodes that end here become
+        the ``last`` ones. Where ``valid`` is 0 the step does not exist: nothing changes."""
+        totals = {n: self.running[n] + steps[n] for n in self.running}
         finished = done > 0
+        if valid is not None:
+            totals = {n: jnp.where(valid > 0, v, self.running[n]) for n, v in totals.items()}
+            finished = finished & (valid > 0)
         return EpisodeStats(
             running={n: jnp.where(finished, 0.0, v) for n, v in totals.items()},
             last={n: jnp.where(finished, v, self.last[n]) for n, v in totals.items()},
             completed=self.completed + finished.astype(jnp.int32),
         )
 
-    def record_rollout(self, env_reward, train_reward, true_reward, done) -> "EpisodeStats":
-        """``record`` over a time-major rollout ``[T, num_envs]``."""
-        return jax.lax.scan(lambda s, x: (s.record(*x), None), self, (env_reward, train_reward, true_reward, done))[0]
+    def record_rollout(self, env_reward, rewards: dict, true_reward, done, valid=None) -> EpisodeStats:
+        """``record`` over a time-major rollout ``[T, num_envs]``; ``rewards`` are the training
+        streams (``extrinsic`` is logged as ``train_return``)."""
+        steps = {"env_return": env_reward, "true_return": true_reward, "episode_length": jnp.ones_like(env_reward)}
+        steps.update({("train_return" if s == "extrinsic" else f"{s}_return"): r for s, r in rewards.items()})
+        xs = (steps, done) if valid is None else (steps, done, valid)
+        return jax.lax.scan(lambda s, x: (s.record(*x), None), self, xs)[0]
+
+    def restart(self, reset: jax.Array | None) -> EpisodeStats:
+        """Drops the running totals of the envs a learner started afresh (``reset``: [num_envs] bool)."""
+        if reset is None:
+            return self
+        return self.replace(running=select_envs(reset, jax.tree.map(jnp.zeros_like, self.running), self.running))
 
     def summary(self) -> dict[str, jax.Array]:
         """Mean over envs that finished an episode of their last episode's totals (NaN if none)."""

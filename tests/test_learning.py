@@ -62,7 +62,7 @@ def test_critic_free_learners_solve_cartpole(estimator):
     within 1M simulated env steps per seed (masked steps after episode ends included)."""
     from jrew.algos import pg
 
-    result = jrew.train(pg.PGConfig(estimator=estimator, total_steps=1_000_000), seeds=8, algo="pg", progress=False)
+    result = jrew.train(pg.PGConfig(estimator=estimator, total_steps=1_000_000), seeds=8, progress=False)
     final = result.final("true_return")
     print(f"{estimator} CartPole final true return: mean {final.mean():.1f}, min {final.min():.1f}")
     assert final.mean() >= 475, final

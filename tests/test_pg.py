@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 import envs
+import jrew
 from jrew import cli, runner
 from jrew.algos import pg, ppo
+from jrew.algos.collect import first_episode_mask
 
 SMALL = pg.PGConfig(num_groups=2, group_size=4, num_steps=100, episode_length=100, total_steps=3 * 800,
                     num_minibatches=2)
@@ -15,7 +17,7 @@ SMALL = pg.PGConfig(num_groups=2, group_size=4, num_steps=100, episode_length=10
 
 def test_episode_mask_keeps_each_envs_first_episode():
     done = jnp.array([[0, 0], [1, 0], [0, 0], [1, 1]], jnp.float32)
-    np.testing.assert_array_equal(pg.episode_mask(done), [[1, 1], [1, 1], [0, 1], [0, 1]])
+    np.testing.assert_array_equal(first_episode_mask(done), [[1, 1], [1, 1], [0, 1], [0, 1]])
 
 
 def test_groups_share_a_start_state_and_groups_differ():
@@ -61,9 +63,9 @@ def test_pg_config_validation(changes, message):
 @pytest.mark.parametrize("estimator", ["reinforce", "rloo", "grpo"])
 def test_pg_trains_with_runner_and_resumes_identically(estimator, tmp_path):
     cfg = SMALL.replace(estimator=estimator, kl_coef=0.1, filter_zero_variance=True)
-    full = runner.train(cfg, seeds=2, algo="pg", chunk_updates=2, progress=False)
+    full = runner.train(cfg, seeds=2, chunk_updates=2, progress=False)
     assert np.isfinite(full.metrics["loss"]).all() and full.metrics["true_return"].shape == (2, 3)
-    runner.train(cfg, seeds=2, run_dir=tmp_path / "r", algo="pg", chunk_updates=2, until_update=2, progress=False)
+    runner.train(cfg, seeds=2, run_dir=tmp_path / "r", chunk_updates=2, until_update=2, progress=False)
     resumed = runner.resume(tmp_path / "r", progress=False)
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), full.state.params, resumed.state.params)
 
@@ -74,7 +76,7 @@ def test_cli_trains_pg(tmp_path, capsys):
             "--num-steps", "50", "--episode-length", "50", "--total-steps", "800", "--run-dir", str(run)]
     assert cli.main(args) == 0
     assert "final true return over 2 seeds" in capsys.readouterr().out
-    assert runner.load_metrics(run)["loss"].shape == (2, 2)
+    assert jrew.load_metrics(run)["loss"].shape == (2, 2)
 
 
 @pytest.mark.parametrize("estimator", ["monte_carlo", "n_step"])

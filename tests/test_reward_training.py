@@ -71,7 +71,7 @@ def test_resume_needs_the_same_reward(tmp_path):
     cfg = ppo.PPOConfig(total_steps=6 * 512)
     full = runner.train(cfg, seeds=2, reward=reward, chunk_updates=2, progress=False)
     runner.train(cfg, seeds=2, run_dir=tmp_path / "r", reward=reward, chunk_updates=2, until_update=2, progress=False)
-    with pytest.raises(ValueError, match=r"was trained with reward .*chain.*but was given \['identity\[\]'\]"):
+    with pytest.raises(ValueError, match=r"was trained with reward \['chain\(normalize_returns\(.*scale\(factor=0.5\)\)'\], but was given \['identity\(\)'\]"):
         runner.resume(tmp_path / "r", progress=False)
     resumed = runner.resume(tmp_path / "r", reward=reward, progress=False)
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), full.state.params, resumed.state.params)

@@ -4,40 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from reward_cases import col, rollout, run
 
 from jrew import rewards as R
-from jrew.types import Transition
-
-
-def rollout(reward, terminated=None, truncated=None, obs=None, next_obs=None, metrics=None):
-    reward = jnp.asarray(reward, jnp.float32)
-    T, B = reward.shape
-    zeros = jnp.zeros((T, B))
-    obs = jnp.zeros((T, B, 2)) if obs is None else jnp.asarray(obs, jnp.float32)
-    return Transition(
-        obs=obs,
-        action=jnp.zeros((T, B), jnp.int32),
-        log_prob=zeros,
-        value=zeros,
-        reward=reward,
-        true_reward=reward,
-        terminated=zeros if terminated is None else jnp.asarray(terminated, jnp.float32),
-        truncated=zeros if truncated is None else jnp.asarray(truncated, jnp.float32),
-        next_obs=obs if next_obs is None else jnp.asarray(next_obs, jnp.float32),
-        env_metrics={} if metrics is None else {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()},
-    )
-
-
-def run(transform, traj, state=None, gamma=0.9, key=jax.random.PRNGKey(0), value_fn=None):
-    state = transform.init(traj.reward.shape[1]) if state is None else state
-    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), transform.params)
-    return transform.apply(params, state, R.RewardBatch(traj, jnp.float32(gamma), key, value_fn))
-
-
-def col(values):
-    """A [T, 1] column from a list (one env)."""
-    return np.asarray(values, np.float32)[:, None]
-
 
 R1 = col([-2.0, -0.5, 0.0, 0.7, 3.0])
 
@@ -109,12 +78,12 @@ def test_hybrid_normalize_standardizes_each_component():
     process, outcome = rng.normal(5, 3, (50, 4)), (rng.uniform(size=(50, 4)) < 0.1) * 10.0
     t = R.hybrid_normalize(["process", "outcome"], weights=[0.5, 2.0])
     shaped, _, _ = run(t, rollout(np.zeros((50, 4)), metrics={"process": process, "outcome": outcome}))
-    z = lambda x: (x - x.mean()) / np.sqrt(x.var() + 1e-8)  # noqa: E731
+    z = lambda x: (x - x.mean()) / np.sqrt(x.var() + 1e-8)
     np.testing.assert_allclose(shaped, 0.5 * z(process) + 2.0 * z(outcome), rtol=1e-4, atol=1e-4)
 
 
 def test_pbrs_hand_case_terminated_vs_truncated():
-    phi = lambda o: o[0]  # noqa: E731
+    phi = lambda o: o[0]
     obs = np.asarray([[[1.0, 0]], [[2.0, 0]], [[3.0, 0]]])
     next_obs = np.asarray([[[2.0, 0]], [[5.0, 0]], [[7.0, 0]]])
     r = np.zeros((3, 1))
@@ -133,7 +102,7 @@ def test_pbrs_shaped_return_telescopes_for_random_potentials():
     for trial in range(20):
         T, dim, gamma = int(rng.integers(2, 40)), 3, float(rng.uniform(0.5, 1.0))
         w1, w2 = rng.normal(size=(dim, 8)), rng.normal(size=8)
-        phi = lambda o, w1=jnp.asarray(w1), w2=jnp.asarray(w2): jnp.tanh(o @ w1) @ w2  # noqa: E731
+        phi = lambda o, w1=jnp.asarray(w1), w2=jnp.asarray(w2): jnp.tanh(o @ w1) @ w2
         states = rng.normal(size=(T + 1, dim)).astype(np.float32)
         r = rng.normal(size=(T, 1)).astype(np.float32)
         d_T = float(trial % 2)  # the episode ends by termination or by truncation
@@ -229,11 +198,14 @@ def test_chain_applies_in_order_and_prefixes_metrics():
         (lambda: R.noisy(-1.0), r"noisy: std must be >= 0, got -1.0"),
         (lambda: R.tiered([1.0, 0.0], [0, 1, 2]), r"tiered: thresholds must be ascending"),
         (lambda: R.lagrangian("c", 0.1, lr=-1.0), r"lagrangian: lr must be >= 0, got -1.0"),
-        (lambda: R.stack_params([R.scale(1.0), R.clip(0.0, 1.0)]), r"variant 1 is the transform 'clip' but variant 0"),
-        (lambda: R.stack_params([R.identity(), R.stateless("oracle", lambda p, r, b: b.rollout.true_reward)]),
-         r"variant 1 is the transform 'oracle' but variant 0 is 'identity'"),
-        (lambda: R.stack_params([R.weighted_sum({"a": 1.0}), R.weighted_sum({"a": 1.0, "b": 1.0})]),
-         r"variant 1 differs in structure"),
+        (lambda: R.stack_hparams([R.scale(1.0), R.clip(0.0, 1.0)]),
+         r"variant 1 differs from variant 0 in its transform: clip\(high=1.0, low=0.0\) vs scale\(factor=1.0\)"),
+        (lambda: R.stack_hparams([R.identity(), R.stateless("oracle", lambda p, r, b: b.rollout.true_reward)]),
+         r"variant 1 differs from variant 0 in its transform: oracle\(\) vs identity\(\)"),
+        (lambda: R.stack_hparams([R.weighted_sum({"a": 1.0}), R.weighted_sum({"a": 1.0, "b": 1.0})]),
+         r"variant 1 differs from variant 0 in the static setting 'keys': \('a', 'b'\) vs \('a',\)"),
+        (lambda: R.stack_hparams([R.tiered([0.0], [0, 1]), R.tiered([0.0, 1.0], [0, 1, 2])]),
+         r"variant 1 differs from variant 0 in the shape of hparam 'thresholds': \(2,\) vs \(1,\)"),
     ],
 )
 def test_bad_input_is_refused_at_construction(build, message):

@@ -9,7 +9,7 @@ import pytest
 
 import envs
 import jrew
-from jrew import cli, runner
+from jrew import cli, run_dir, runner
 from jrew.algos import ppo
 
 CFG = ppo.PPOConfig(total_steps=12 * 512)
@@ -36,7 +36,7 @@ def test_resume_drops_metrics_written_after_the_last_checkpoint(tmp_path):
     run = tmp_path / "run"
     runner.train(CFG, seeds=2, run_dir=run, chunk_updates=4, until_update=8, progress=False)
     # simulate a crash after metrics of update 9..10 were written but before their checkpoint
-    with (run / runner.METRICS_FILE).open("a") as f:
+    with (run / run_dir.METRICS_FILE).open("a") as f:
         f.write("9,4608,0,0,0,0,0,0,0,0,0,0,0,0\n")
     resumed = runner.resume(run, progress=False)
     assert resumed.metrics["loss"].shape == (2, 12)
@@ -45,7 +45,7 @@ def test_resume_drops_metrics_written_after_the_last_checkpoint(tmp_path):
 
 def test_config_json_round_trips(tmp_path):
     runner.train(CFG, seeds=[3, 5], run_dir=tmp_path / "run", until_update=1, progress=False)
-    saved = json.loads((tmp_path / "run" / runner.CONFIG_FILE).read_text())
+    saved = json.loads((tmp_path / "run" / run_dir.CONFIG_FILE).read_text())
     assert saved["algo"] == "ppo" and saved["seeds"] == [3, 5]
     assert jrew.config.from_dict(ppo.PPOConfig, saved["config"]) == CFG
 
@@ -119,9 +119,14 @@ def test_bootstrap_ci_brackets_the_mean_and_stays_in_range():
     assert stats.summarize(np.array([1.0, 2.0, 3.0, 100.0]))["iqm"] == 2.5
 
 
-def test_nan_report_names_variant_and_seed():
+def test_nan_report_names_the_loss_metric_variant_and_seed():
     loss = np.array([[0.1, 0.2], [0.1, np.nan], [np.inf, 0.3]])
     labels = ["variant 0 seed 0", "variant 1 seed 0", "variant 1 seed 1"]
-    with pytest.raises(jrew.TrainingDivergedError, match=r"loss became inf at update 11 .*\[variant 1 seed 1\]"):
-        runner._check_finite({"loss": loss}, 10, labels, 512, None, None)
-    runner._check_finite({"loss": loss[:1]}, 10, labels[:1], 512, None, None)  # finite: no error
+    with pytest.raises(jrew.TrainingDivergedError, match=r"^loss became inf at update 11 .*\[variant 1 seed 1\]"):
+        runner.check_finite({"loss": loss}, 10, labels, 512)
+    runner.check_finite({"loss": loss[:1]}, 10, labels[:1], 512)  # finite: no error
+    # every metric named *loss is checked, e.g. a learned reward model's, not only "loss"
+    fine = np.zeros((3, 2))
+    model_loss = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, np.nan]])
+    with pytest.raises(jrew.TrainingDivergedError, match=r"^reward/model_loss became nan at update 12 .*\[variant 1 seed 1\]"):
+        runner.check_finite({"loss": fine, "reward/model_loss": model_loss, "entropy": fine * np.nan}, 10, labels, 512)

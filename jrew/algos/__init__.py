@@ -1,7 +1,49 @@
-"""Algorithms: each maps a config class to ``make(config) -> Trainer``."""
+"""Learners, registered by name and by config class.
+
+A learner is one module with a ``LearnerConfig`` subclass and ``make(config, reward) -> Trainer``
+(the contract is in ``jrew/algos/base.py``); adding one is that file and one ``register`` line.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
 
 from jrew.algos import pg, ppo
+from jrew.algos.base import LearnerConfig, Trainer
 
-ALGORITHMS = {"ppo": (ppo.PPOConfig, ppo.make), "pg": (pg.PGConfig, pg.make)}
 
-__all__ = ["ALGORITHMS", "pg", "ppo"]
+class Algorithm(NamedTuple):
+    name: str  # what the CLI's --algo and config.json call it
+    config_cls: type[LearnerConfig]
+    make: Callable[..., Trainer]
+
+
+ALGORITHMS: dict[str, Algorithm] = {}
+
+
+def register(name: str, config_cls: type[LearnerConfig], make: Callable[..., Trainer]) -> None:
+    """Makes ``config_cls`` trainable by ``jrew.train`` and ``name`` selectable by ``jrew train --algo``."""
+    if not (isinstance(config_cls, type) and issubclass(config_cls, LearnerConfig)):
+        raise TypeError(f"register({name!r}): the config class must subclass LearnerConfig, got {config_cls!r}")
+    ALGORITHMS[name] = Algorithm(name, config_cls, make)
+
+
+def for_config(config: LearnerConfig) -> Algorithm:
+    """The learner that trains ``config`` (by its class)."""
+    for algorithm in ALGORITHMS.values():
+        if type(config) is algorithm.config_cls:
+            return algorithm
+    known = ", ".join(f"{a.config_cls.__name__} ({a.name})" for a in ALGORITHMS.values())
+    raise TypeError(f"no learner is registered for {type(config).__name__}; the registered configs are {known}")
+
+
+def by_name(name: str) -> Algorithm:
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algo {name!r}; expected one of {sorted(ALGORITHMS)}")
+    return ALGORITHMS[name]
+
+
+register("ppo", ppo.PPOConfig, ppo.make)
+register("pg", pg.PGConfig, pg.make)
+
+__all__ = ["ALGORITHMS", "Algorithm", "LearnerConfig", "Trainer", "by_name", "for_config", "pg", "ppo", "register"]

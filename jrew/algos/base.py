@@ -1,4 +1,22 @@
-"""What every algorithm shares: the ``Trainer`` the runner drives, and init-time argument handling."""
+"""What every learner shares: the config fields, the contract with the runner, and setup.
+
+The contract. A learner is a module with a config class (a ``LearnerConfig``) and
+``make(config, reward=None) -> Trainer``, registered with one line in ``jrew/algos/__init__.py``.
+The runner drives the ``Trainer`` and relies on this, and only this (``check_contract`` verifies
+it when a program is built):
+
+* ``init(key, hparams=None, reward_hparams=None) -> state`` and ``update(state) -> (state,
+  metrics)`` are pure and jittable; ``vmap`` over ``key`` / ``hparams`` / ``reward_hparams`` is the
+  run axis (seeds x variants). ``hparams`` is the config with other numbers, ``reward_hparams``
+  the reward pipeline's numbers.
+* the state is a pytree holding everything a run needs to continue (checkpointed as is), with an
+  integer ``update_step`` counting updates;
+* ``metrics`` is a flat dict of scalars per update. It holds ``true_return`` (the mean return
+  on the task's true objective of the last finished episodes; NaN before any) and at least one
+  loss: every metric whose name ends in ``loss`` is checked for NaN/inf after each chunk;
+* ``num_updates`` updates of ``steps_per_update`` env steps each make the run;
+* ``act(state, obs, key)`` samples the policy's env action for one observation.
+"""
 
 from __future__ import annotations
 
@@ -7,60 +25,174 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 import envs
 from jrew import distributions, rewards
-from jrew.config import finite, non_negative, positive, require, unit_interval
+from jrew.config import finite, non_negative, positive, require, static, unit_interval
 from jrew.networks import ACTIVATIONS
+from jrew.rollout import PolicyFn
+from jrew.types import EnvSpec
+
+# fold_in data for the reward pipeline's init key: large, so it cannot equal split(key, n)[i]
+# (with partitionable threefry, fold_in(key, i) == split(key, n)[i])
+_REWARD_INIT_KEY = 0x72657764
+
+
+@struct.dataclass
+class LearnerConfig:
+    """The fields every learner shares: env, budget, policy network, optimizer and policy loss.
+
+    A learner's config subclasses this (``flax.struct.dataclass``), adds its own fields and may
+    redeclare a shared one to change its default. Static fields fix the program; numeric fields
+    are vmappable leaves. ``__post_init__`` validates the shared fields.
+    """
+
+    env: str = static("gymnax/CartPole-v1")
+    """env name for envs.make (`jrew envs` lists them)"""
+    env_kwargs: tuple[tuple[str, str], ...] = static(())
+    """extra env constructor kwargs as name value pairs, e.g. backend positional"""
+    episode_length: int | None = static(None)
+    """time limit in steps (truncation); None keeps the env's own"""
+    total_steps: int = static(500_000)
+    """env steps per seed"""
+    policy_hidden_sizes: tuple[int, ...] = static((64, 64))
+    """policy MLP hidden layer sizes"""
+    activation: str = static("tanh")
+    """tanh, relu, swish or elu"""
+    distribution: str = static("auto")
+    """auto (categorical or normal), categorical, normal or tanh_normal"""
+    num_epochs: int = static(4)
+    """passes over each batch"""
+    num_minibatches: int = static(4)
+    """minibatches per epoch"""
+    learning_rate: float = 2.5e-4
+    """Adam step size (vmappable)"""
+    gamma: float = 0.99
+    """discount (vmappable)"""
+    clip_eps: float = 0.2
+    """clip range of the surrogate's probability ratio (vmappable)"""
+    ent_coef: float = 0.01
+    """entropy bonus coefficient (vmappable)"""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clip (vmappable)"""
+
+    def __post_init__(self):
+        for name in ("total_steps", "num_epochs", "num_minibatches"):
+            require(name, getattr(self, name), positive, "a positive integer")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.distribution not in distributions.NAMES:
+            raise ValueError(
+                f"distribution must be 'auto', 'categorical', 'normal' or 'tanh_normal', got {self.distribution!r}"
+            )
+        if self.episode_length is not None:
+            require("episode_length", self.episode_length, positive, "a positive integer or None")
+        for field in dataclasses.fields(self):
+            if field.metadata.get("pytree_node", True):
+                require(field.name, getattr(self, field.name), finite, "finite")
+        require("learning_rate", self.learning_rate, positive, "> 0")
+        require("gamma", self.gamma, unit_interval, "in [0, 1]")
+        require("clip_eps", self.clip_eps, positive, "> 0")
+        require("max_grad_norm", self.max_grad_norm, positive, "> 0")
+        require("ent_coef", self.ent_coef, non_negative, ">= 0")
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_steps // self.steps_per_update
+
+    @property
+    def steps_per_update(self) -> int:
+        raise NotImplementedError
 
 
 class Trainer(NamedTuple):
-    """An algorithm bound to a config: pure ``init`` and ``update`` plus what the runner reads."""
+    """An algorithm bound to a config: what the runner drives (see the module docstring)."""
 
-    config: Any
+    config: LearnerConfig
     env: envs.Env
-    init: Callable[..., Any]  # (key, hparams=None, reward_params=None) -> state
+    init: Callable[..., Any]  # (key, hparams=None, reward_hparams=None) -> state
     update: Callable[[Any], tuple[Any, dict]]  # state -> (state, metrics)
     num_updates: int
     steps_per_update: int
     act: Callable[[Any, jax.Array, jax.Array], jax.Array]  # (state, obs, key) -> env action, one env
 
 
-def numeric_inputs(config, hparams, reward: rewards.RewardTransform, reward_params) -> tuple[Any, Any]:
-    """The config and reward params a state starts from, as float32 leaves (vmappable data).
+def check_contract(name: str, state_shape: Any, metrics_shape: dict) -> None:
+    """Raises ``TypeError`` where a learner's state or metrics (from ``jax.eval_shape``) break the contract."""
+    problems = []
+    if not hasattr(state_shape, "update_step"):
+        problems.append("its state has no update_step")
+    if "true_return" not in metrics_shape:
+        problems.append("its metrics have no 'true_return'")
+    if not loss_metrics(metrics_shape):
+        problems.append("its metrics have no loss (a name ending in 'loss')")
+    not_scalar = sorted(k for k, v in metrics_shape.items() if getattr(v, "shape", None) != ())
+    if not_scalar:
+        problems.append(f"metrics {not_scalar} are not scalars")
+    if problems:
+        raise TypeError(f"learner {name!r} breaks the runner's contract (jrew/algos/base.py): {'; '.join(problems)}")
 
-    ``hparams`` / ``reward_params`` (None: the trainer's own) may differ from the trainer's only
+
+def loss_metrics(metrics: dict) -> list[str]:
+    """The metric names the runner checks for NaN: every name ending in ``loss``."""
+    return sorted(k for k in metrics if k.endswith("loss"))
+
+
+def setup(config: LearnerConfig, num_envs: int) -> tuple[envs.Env, distributions.Distribution, EnvSpec]:
+    """The env, the action distribution and the env-batch spec of ``num_envs`` envs for ``config``."""
+    env = envs.make(config.env, episode_length=config.episode_length, **envs.parse_kwargs(config.env_kwargs))
+    dist = distributions.for_action_space(env.action_space, config.distribution, config.env)
+    return env, dist, EnvSpec.of(env, num_envs)
+
+
+def supported_streams(reward: rewards.RewardTransform, learner: str, supported=(rewards.EXTRINSIC,)) -> tuple[str, ...]:
+    """The pipeline's reward streams, or a ``ValueError`` if the learner cannot train on them."""
+    streams = rewards.streams_of(reward)
+    extra = [s for s in streams if s not in supported]
+    if extra:
+        raise ValueError(
+            f"{learner} trains a critic for the streams {list(supported)} only, but the reward pipeline "
+            f"{rewards.describe(reward)} writes {extra}"
+        )
+    return streams
+
+
+def numeric_inputs(config, hparams, reward: rewards.RewardTransform, reward_hparams) -> tuple[Any, Any]:
+    """The config and reward hparams a state starts from, as float32 leaves (vmappable data).
+
+    ``hparams`` / ``reward_hparams`` (None: the trainer's own) may differ from the trainer's only
     in numbers; anything structural would need a different compiled program.
     """
     cfg = config if hparams is None else hparams
     if jax.tree_util.tree_structure(cfg) != jax.tree_util.tree_structure(config):
         raise ValueError("hparams must differ from the trainer's config only in numeric fields")
-    reward_params = reward.params if reward_params is None else reward_params
-    if jax.tree_util.tree_structure(reward_params) != jax.tree_util.tree_structure(reward.params):
-        raise ValueError("reward_params must have the structure of the trainer's reward transform's params")
-    as_leaves = lambda tree: jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)  # noqa: E731
-    return as_leaves(cfg), as_leaves(reward_params)
+    reward_hparams = reward.hparams if reward_hparams is None else reward_hparams
+    if jax.tree_util.tree_structure(reward_hparams) != jax.tree_util.tree_structure(reward.hparams):
+        raise ValueError("reward_hparams must have the structure of the trainer's reward transform's hparams")
+    return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), cfg), rewards.as_hparams(reward_hparams)
 
 
-def check_learner_fields(config, non_negative_fields: tuple[str, ...]) -> None:
-    """Validates what every learner config shares: network choices, time limit, optimizer numbers.
+def reward_init_key(key: jax.Array) -> jax.Array:
+    """The key a run's reward pipeline is initialized with, apart from every other use of ``key``."""
+    return jax.random.fold_in(key, _REWARD_INIT_KEY)
 
-    Every numeric (vmappable) field must be finite; ``non_negative_fields`` are loss coefficients.
-    """
-    if config.activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {config.activation!r}")
-    if config.distribution not in distributions.NAMES:
-        raise ValueError(
-            f"distribution must be 'auto', 'categorical', 'normal' or 'tanh_normal', got {config.distribution!r}"
-        )
-    if config.episode_length is not None:
-        require("episode_length", config.episode_length, positive, "a positive integer or None")
-    for field in dataclasses.fields(config):
-        if field.metadata.get("pytree_node", True):
-            require(field.name, getattr(config, field.name), finite, "finite")
-    require("learning_rate", config.learning_rate, positive, "> 0")
-    require("gamma", config.gamma, unit_interval, "in [0, 1]")
-    require("clip_eps", config.clip_eps, positive, "> 0")
-    require("max_grad_norm", config.max_grad_norm, positive, "> 0")
-    for name in non_negative_fields:
-        require(name, getattr(config, name), non_negative, ">= 0")
+
+def sampling_policy(dist: distributions.Distribution, head_fn: Callable[[jax.Array], jax.Array]) -> PolicyFn:
+    """Acting in a rollout: sample from the policy head, keep the raw action and its log-prob."""
+
+    def policy(obs, key):
+        head = head_fn(obs)
+        raw_action = dist.sample(key, head)
+        return raw_action, dist.to_env_action(raw_action), dist.log_prob(head, raw_action)
+
+    return policy
+
+
+def acting(dist: distributions.Distribution, head_fn: Callable[[Any, jax.Array], jax.Array]):
+    """``act(state, obs, key)`` for one observation, from ``head_fn(state, obs_batch)``."""
+
+    def act(state, obs, key):
+        return dist.to_env_action(dist.sample(key, head_fn(state, obs[None])))[0]
+
+    return act

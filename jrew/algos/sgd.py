@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import jax
 import optax
+from einops import rearrange
 
 
 def epochs_of_minibatches(
@@ -37,7 +38,7 @@ def epochs_of_minibatches(
     def epoch(carry, epoch_key):
         perm_key, step_key = jax.random.split(epoch_key)
         perm = jax.random.permutation(perm_key, size)
-        minibatches = jax.tree.map(lambda x: x[perm].reshape((num_minibatches, -1, *x.shape[1:])), data)
+        minibatches = jax.tree.map(lambda x: rearrange(x[perm], "(m n) ... -> m n ...", m=num_minibatches), data)
         return jax.lax.scan(minibatch_step, carry, (minibatches, jax.random.split(step_key, num_minibatches)))
 
     (params, opt_state), metrics = jax.lax.scan(epoch, (params, opt_state), jax.random.split(key, num_epochs))

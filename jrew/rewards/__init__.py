@@ -1,25 +1,41 @@
-"""Composable, vmappable reward transforms compiled into training (see ``base`` for the interface)."""
+"""Composable, vmappable reward transforms compiled into training (see ``base`` for the protocol)."""
 
 from jrew.rewards.base import (
+    EXTRINSIC,
     RewardBatch,
+    Rewards,
     RewardTransform,
+    apply_checked,
+    as_hparams,
     chain,
     describe,
     identity,
+    on_stream,
     per_env_recurrence,
-    stack_params,
+    restart,
+    scan_time,
+    stack_hparams,
     stateless,
+    streams_of,
+    transform,
+    valid_mean,
 )
 from jrew.rewards.components import lagrangian, weighted_sum
 from jrew.rewards.episodic import delayed, gated, subgoal_bonus
 from jrew.rewards.normalize import hybrid_normalize, normalize_returns
 from jrew.rewards.potential import pbrs, pbrs_critic, shaping_term
+from jrew.rewards.settings import Fn
 from jrew.rewards.shaping import affine, clip, clip_mechanism, delta, flip, noisy, par, scale, sign, symlog, tiered
 
 __all__ = [
+    "EXTRINSIC",
+    "Fn",
     "RewardBatch",
     "RewardTransform",
+    "Rewards",
     "affine",
+    "apply_checked",
+    "as_hparams",
     "chain",
     "clip",
     "clip_mechanism",
@@ -33,17 +49,23 @@ __all__ = [
     "lagrangian",
     "noisy",
     "normalize_returns",
+    "on_stream",
     "par",
     "pbrs",
     "pbrs_critic",
     "per_env_recurrence",
+    "restart",
     "scale",
+    "scan_time",
     "shaping_term",
     "sign",
-    "stack_params",
+    "stack_hparams",
     "stateless",
+    "streams_of",
     "subgoal_bonus",
     "symlog",
     "tiered",
+    "transform",
+    "valid_mean",
     "weighted_sum",
 ]

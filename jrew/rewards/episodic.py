@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
-from jrew.rewards.base import RewardTransform, check_metric, per_env_recurrence, scan_time
+from jrew.rewards.base import (
+    RewardTransform,
+    check_metric,
+    per_env_recurrence,
+    restart,
+    scan_time,
+    transform,
+    valid_mean,
+)
 
 
 def delayed() -> RewardTransform:
@@ -31,8 +39,8 @@ def subgoal_bonus(predicate: Callable[[jax.Array], jax.Array], bonus: float = 1.
     cannot be farmed (as reward machines and CALM's subgoal rewards do).
     """
 
-    def init(num_envs):
-        return jnp.zeros((num_envs,), bool)
+    def init(p, key, spec):
+        return jnp.zeros((spec.num_envs,), bool)
 
     def apply(p, reached, batch):
         rollout = batch.rollout
@@ -44,11 +52,11 @@ def subgoal_bonus(predicate: Callable[[jax.Array], jax.Array], bonus: float = 1.
             first = now & ~seen
             return (seen | now) & ~(done > 0), first
 
-        reached, first = scan_time(step, reached, (holds, rollout.done))
+        reached, first = scan_time(step, restart(reached, batch), (holds, rollout.done), batch.valid)
         paid = p["bonus"] * first
-        return rollout.reward + paid, reached, {"hit_rate": first.mean()}
+        return rollout.reward + paid, reached, {"hit_rate": valid_mean(first, batch)}
 
-    return RewardTransform(init, apply, {"bonus": bonus}, "subgoal_bonus")
+    return transform("subgoal_bonus", apply, init, {"bonus": bonus}, static={"predicate": predicate})
 
 
 def gated(immediate_key: str, outcome_key: str, threshold: float) -> RewardTransform:
@@ -60,8 +68,8 @@ def gated(immediate_key: str, outcome_key: str, threshold: float) -> RewardTrans
     Multi-turn RL with Gated Rewards", 2025.)
     """
 
-    def init(num_envs):
-        zeros = jnp.zeros((num_envs,), jnp.float32)
+    def init(p, key, spec):
+        zeros = jnp.zeros((spec.num_envs,), jnp.float32)
         return {"immediate": zeros, "outcome": zeros}
 
     def apply(p, acc, batch):
@@ -73,10 +81,13 @@ def gated(immediate_key: str, outcome_key: str, threshold: float) -> RewardTrans
             imm, out, done = x
             held, total = carry["immediate"] + imm, carry["outcome"] + out
             release = jnp.where((done > 0) & (total >= p["threshold"]), held, 0.0)
-            reset = lambda v: jnp.where(done > 0, 0.0, v)  # noqa: E731
+            reset = lambda v: jnp.where(done > 0, 0.0, v)
             return {"immediate": reset(held), "outcome": reset(total)}, release
 
-        acc, released = scan_time(step, acc, (immediate, outcome, rollout.done))
-        return rollout.reward - immediate + released, acc, {"released": released.sum() / jnp.maximum(rollout.done.sum(), 1)}
+        acc, released = scan_time(step, restart(acc, batch), (immediate, outcome, rollout.done), batch.valid)
+        valid = 1.0 if batch.valid is None else batch.valid
+        paid_out = jnp.sum(released * valid) / jnp.maximum(jnp.sum(rollout.done * valid), 1)
+        return rollout.reward - immediate + released, acc, {"released": paid_out}
 
-    return RewardTransform(init, apply, {"threshold": threshold}, "gated")
+    static = {"immediate_key": immediate_key, "outcome_key": outcome_key}
+    return transform("gated", apply, init, {"threshold": threshold}, static=static)

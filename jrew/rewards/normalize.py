@@ -7,7 +7,7 @@ from typing import Sequence
 import jax.numpy as jnp
 
 from jrew import normalization
-from jrew.rewards.base import RewardTransform, check_metric, scan_time
+from jrew.rewards.base import RewardTransform, check_metric, restart, scan_time, transform
 
 
 def normalize_returns(eps: float = 1e-8, clip: float = 10.0) -> RewardTransform:
@@ -17,12 +17,13 @@ def normalize_returns(eps: float = 1e-8, clip: float = 10.0) -> RewardTransform:
       r'_t = clip(r_t / sqrt(Var[G] + eps), -clip, clip)
 
     As in OpenAI baselines' VecNormalize, studied by Engstrom et al. 2020 ("Implementation
-    Matters in Deep Policy Gradients", reward scaling). ``Var[G]`` pools every return seen so far;
-    this rollout's returns update it before it is used. ``gamma`` is the learner's discount.
+    Matters in Deep Policy Gradients", reward scaling). ``Var[G]`` pools the returns of every valid
+    step seen so far; this rollout's returns update it before it is used. ``gamma`` is the
+    learner's discount. ``G`` restarts where the learner resets an env.
     """
 
-    def init(num_envs):
-        return {"returns": jnp.zeros((num_envs,), jnp.float32), "stats": normalization.RunningStats.create(1)}
+    def init(p, key, spec):
+        return {"returns": jnp.zeros((spec.num_envs,), jnp.float32), "stats": normalization.RunningStats.create(1)}
 
     def apply(p, state, batch):
         rollout = batch.rollout
@@ -32,13 +33,13 @@ def normalize_returns(eps: float = 1e-8, clip: float = 10.0) -> RewardTransform:
             g = r + batch.gamma * g
             return jnp.where(done > 0, 0.0, g), g
 
-        returns, discounted = scan_time(step, state["returns"], (rollout.reward, rollout.done))
-        stats = normalization.update(state["stats"], discounted[..., None])
+        returns, discounted = scan_time(step, restart(state["returns"], batch), (rollout.reward, rollout.done), batch.valid)
+        stats = normalization.update(state["stats"], discounted[..., None], batch.valid)
         std = jnp.sqrt(stats.var[0] + p["eps"])
         shaped = jnp.clip(rollout.reward / std, -p["clip"], p["clip"])
         return shaped, {"returns": returns, "stats": stats}, {"return_std": std}
 
-    return RewardTransform(init, apply, {"eps": eps, "clip": clip}, "normalize_returns")
+    return transform("normalize_returns", apply, init, {"eps": eps, "clip": clip})
 
 
 def hybrid_normalize(components: Sequence[str], weights: Sequence[float] | None = None, eps: float = 1e-8) -> RewardTransform:
@@ -47,7 +48,7 @@ def hybrid_normalize(components: Sequence[str], weights: Sequence[float] | None 
       r' = sum_c w_c * (x_c - mean_c) / sqrt(var_c + eps)
 
     ``x_c = env_metrics[c]`` (e.g. a dense process reward and a sparse outcome reward); running
-    mean and variance per component pool every step seen so far. Replaces the incoming reward.
+    mean and variance per component pool every valid step seen so far. Replaces the incoming reward.
     ("Hybrid Reward Normalization for Process-supervised Non-verifiable Agentic Tasks", 2025.)
     """
     components = tuple(components)
@@ -57,13 +58,14 @@ def hybrid_normalize(components: Sequence[str], weights: Sequence[float] | None 
     if len(weights) != len(components):
         raise ValueError(f"hybrid_normalize: {len(weights)} weights for {len(components)} components")
 
-    def init(num_envs):
+    def init(p, key, spec):
         return normalization.RunningStats.create(len(components))
 
     def apply(p, stats, batch):
         x = jnp.stack([check_metric(batch.rollout, c, "hybrid_normalize") for c in components], axis=-1)
-        stats = normalization.update(stats, x)
+        stats = normalization.update(stats, x, batch.valid)
         z = (x - stats.mean) / jnp.sqrt(stats.var + p["eps"])
         return jnp.sum(p["weights"] * z, axis=-1), stats, {f"{c}_std": jnp.sqrt(stats.var[i]) for i, c in enumerate(components)}
 
-    return RewardTransform(init, apply, {"weights": jnp.asarray(weights, jnp.float32), "eps": eps}, "hybrid_normalize")
+    hparams = {"weights": jnp.asarray(weights, jnp.float32), "eps": eps}
+    return transform("hybrid_normalize", apply, init, hparams, static={"components": components})

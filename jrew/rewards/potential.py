@@ -7,7 +7,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from jrew.rewards.base import RewardBatch, RewardTransform
+from jrew.rewards.base import RewardBatch, RewardTransform, transform, valid_mean
 
 
 def shaping_term(phi_s: jax.Array, phi_next: jax.Array, terminated: jax.Array, gamma) -> jax.Array:
@@ -37,7 +37,7 @@ def pbrs(potential: Callable[[jax.Array], jax.Array], coef: float = 1.0) -> Rewa
         flat = obs.reshape(-1, obs.shape[-1])
         return jax.vmap(potential)(flat).reshape(obs.shape[:-1])
 
-    return _potential_shaping("pbrs", phi, coef)
+    return _potential_shaping("pbrs", phi, coef, static={"potential": potential})
 
 
 def pbrs_critic(coef: float = 1.0) -> RewardTransform:
@@ -55,13 +55,13 @@ def pbrs_critic(coef: float = 1.0) -> RewardTransform:
     return _potential_shaping("pbrs_critic", phi_from_batch, coef, uses_batch=True)
 
 
-def _potential_shaping(name: str, phi, coef, uses_batch: bool = False) -> RewardTransform:
+def _potential_shaping(name: str, phi, coef, uses_batch: bool = False, static=None) -> RewardTransform:
     def apply(p, state, batch):
         rollout = batch.rollout
         both = jnp.concatenate([rollout.obs, rollout.next_obs])  # one batched call for s and s'
         values = phi(both, batch) if uses_batch else phi(both)
         phi_s, phi_next = jnp.split(values, 2)
         bonus = p["coef"] * shaping_term(phi_s, phi_next, rollout.terminated, batch.gamma)
-        return rollout.reward + bonus, state, {"mean_shaping": bonus.mean()}
+        return rollout.reward + bonus, state, {"mean_shaping": valid_mean(bonus, batch)}
 
-    return RewardTransform(lambda num_envs: (), apply, {"coef": coef}, name)
+    return transform(name, apply, hparams={"coef": coef}, static=static)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jrew.config import concrete_values
-from jrew.rewards.base import RewardTransform, check_probability, per_env_recurrence, stateless
+from jrew.rewards.base import RewardTransform, check_probability, per_env_recurrence, stateless, transform, valid_mean
 
 
 def affine(scale: float = 1.0, shift: float = 0.0) -> RewardTransform:
@@ -92,25 +92,27 @@ def par(reference: float = 0.0, temperature: float = 1.0, running: bool = False,
 
     Bounded in (0, 1), centred on a reference reward, steep near it and saturating far from it,
     which removes the incentive to push the proxy ever higher (Fu et al. 2025, "Reward Shaping to
-    Mitigate Reward Hacking in RLHF", PAR). ``running=True`` makes ``r_ref`` an exponential moving
-    average of the batch mean reward (decay ``decay``), starting at ``reference``; the current
-    batch is shaped with the reference from before it.
+    Mitigate Reward Hacking in RLHF", PAR). ``running=True`` (a static setting) makes ``r_ref`` an
+    exponential moving average of the mean reward over valid steps (decay ``decay``), starting at
+    ``reference``; the current batch is shaped with the reference from before it.
     """
     if (arr := concrete_values(temperature)) is not None and np.any(arr <= 0):
         raise ValueError(f"par: temperature must be > 0, got {temperature}")
     check_probability("par: decay", decay)
+    running = bool(running)
 
-    def init(num_envs):
-        return jnp.asarray(reference, jnp.float32)
+    def init(p, key, spec):
+        return jnp.asarray(p["reference"], jnp.float32)
 
     def apply(p, ref, batch):
         r = batch.rollout.reward
         ref = ref if running else p["reference"]
         shaped = jax.nn.sigmoid((r - ref) / p["temperature"])
-        new_ref = p["decay"] * ref + (1.0 - p["decay"]) * r.mean() if running else ref
+        new_ref = p["decay"] * ref + (1.0 - p["decay"]) * valid_mean(r, batch) if running else ref
         return shaped, new_ref, {"reference": ref}
 
-    return RewardTransform(init, apply, {"reference": reference, "temperature": temperature, "decay": decay}, "par")
+    hparams = {"reference": reference, "temperature": temperature, "decay": decay}
+    return transform("par", apply, init, hparams, static={"running": running})
 
 
 def delta() -> RewardTransform:

@@ -1,0 +1,89 @@
+"""The collect step every learner shares: rollout -> reward pipeline -> episode statistics -> metrics.
+
+One function, so every learner treats masks, resets, reward streams, the true reward and the
+metrics the same way. What differs between learners is a few arguments: whether a critic values
+the rollout (``value_fn``), whether only each env's first episode counts (critic-free learners on
+fresh envs), and which envs were reset before the rollout.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+import envs
+from jrew import rewards
+from jrew.rollout import PolicyFn, rollout
+from jrew.types import EpisodeStats, Transition
+
+
+class Collected(NamedTuple):
+    env_state: envs.State  # after the rollout
+    traj: Transition  # time-major [T, B]; .reward: the extrinsic training reward; .value: V(s) (0 without a critic)
+    rewards: rewards.Rewards  # every training stream [T, B]
+    next_values: jax.Array | None  # V(s') before any auto-reset (None without a critic)
+    valid: jax.Array | None  # [T, B] 1 for real steps; None: all are
+    reward_state: Any
+    episode_stats: EpisodeStats
+    metrics: dict[str, jax.Array]  # episode returns, reward/<...> and env/<...>
+
+
+def first_episode_mask(done: jax.Array) -> jax.Array:
+    """1 for the steps of each env's first episode (its last step included), 0 after. ``[T, B]``."""
+    ended_before = jnp.cumsum(done, axis=0) - done
+    return (ended_before == 0).astype(done.dtype)
+
+
+def collect(
+    env: envs.Env,
+    policy: PolicyFn,
+    env_state: envs.State,
+    keys: tuple[jax.Array, jax.Array],
+    num_steps: int,
+    *,
+    pipeline: rewards.RewardTransform,
+    reward_hparams: Any,
+    reward_state: Any,
+    episode_stats: EpisodeStats,
+    gamma: jax.Array,
+    value_fn: Callable[[jax.Array], jax.Array] | None = None,
+    first_episode_only: bool = False,
+    reset: jax.Array | None = None,
+) -> Collected:
+    """Steps the envs ``num_steps`` times with ``policy`` and turns the rollout into training data.
+
+    ``keys`` = (rollout key, reward-pipeline key). ``value_fn`` (a critic) values ``s`` and ``s'``
+    in one batched pass; ``pbrs_critic`` reads it too. ``first_episode_only`` masks every step
+    after an env's first episode ends. ``reset`` ([B] bool) says which envs the learner started
+    afresh: the pipeline's per-env carries and the running episode totals restart there.
+    """
+    rollout_key, reward_key = keys
+    env_state, traj = rollout(env, policy, env_state, rollout_key, num_steps)
+    next_values = None
+    if value_fn is not None:
+        # V(s_t) and V(s_{t+1}) (pre-reset, so truncations bootstrap) in one batched pass:
+        # cheaper than evaluating the critic inside the rollout one step at a time.
+        values, next_values = jnp.split(value_fn(jnp.concatenate([traj.obs, traj.next_obs])), 2)
+        traj = traj.replace(value=values)
+    valid = first_episode_mask(traj.done) if first_episode_only else None
+    batch = rewards.RewardBatch.create(
+        traj, rewards.streams_of(pipeline), gamma, reward_key, valid=valid, reset=reset, value_fn=value_fn
+    )
+    streams, reward_state, reward_metrics = rewards.apply_checked(pipeline, reward_hparams, reward_state, batch)
+    episode_stats = episode_stats.restart(reset).record_rollout(traj.reward, streams, traj.true_reward, traj.done, valid)
+    metrics = dict(episode_stats.summary())
+    metrics.update({f"reward/{k}": v for k, v in reward_metrics.items()})
+    metrics.update({f"env/{k}": mean_over_steps(v, valid) for k, v in traj.env_metrics.items()})
+    return Collected(
+        env_state, traj.replace(reward=streams[rewards.EXTRINSIC]), streams, next_values, valid, reward_state,
+        episode_stats, metrics,
+    )
+
+
+def mean_over_steps(x: jax.Array, valid: jax.Array | None) -> jax.Array:
+    """Mean of a per-step quantity over the rollout's valid steps (float32)."""
+    if valid is None:
+        return jnp.mean(x, dtype=jnp.float32)
+    return jnp.sum(valid * x) / jnp.maximum(valid.sum(), 1.0)

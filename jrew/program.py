@@ -1,0 +1,91 @@
+"""The compiled program: a learner's ``init`` and a chunk of K updates, over the run axis.
+
+A run is one (reward variant, seed) pair. Runs are laid out variant-major on one leading axis,
+and each function is one ``jit(vmap(...))`` over it: every seed and variant trains in a single XLA
+program. This is the one place that decides how runs map onto devices (a device mesh over the run
+axis goes here); the host loop and the run directory do not care.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jrew import rewards
+from jrew.algos.base import Trainer, check_contract
+
+
+def seed_keys(seeds: Sequence[int]) -> jax.Array:
+    """One key per seed, ``PRNGKey(seed)``: seed s gives the same run alone or in a batch."""
+    return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+
+
+@dataclasses.dataclass(frozen=True)
+class RunAxis:
+    """Which (variant, seed) each run is: variant-major, every variant with the same seeds."""
+
+    seeds_per_variant: tuple[int, ...]
+    num_variants: int
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.seeds_per_variant) * self.num_variants
+
+    @property
+    def variants(self) -> np.ndarray:
+        return np.repeat(np.arange(self.num_variants), len(self.seeds_per_variant))
+
+    def __len__(self) -> int:
+        return self.num_variants * len(self.seeds_per_variant)
+
+    def labels(self) -> list[str]:
+        """How errors name run i: its seed, and its reward variant when there are several."""
+        if self.num_variants == 1:
+            return [str(seed) for seed in self.seeds]
+        return [f"variant {v} seed {seed}" for v, seed in zip(self.variants, self.seeds)]
+
+
+class Program:
+    """``init`` and ``chunk`` of one learner over a run axis, each compiled once."""
+
+    def __init__(self, trainer: Trainer, name: str, reward_variants: Sequence[rewards.RewardTransform],
+                 seeds: Sequence[int], chunk_updates: int):
+        if chunk_updates < 1:
+            raise ValueError(f"chunk_updates must be >= 1, got {chunk_updates}")
+        self.trainer, self.name = trainer, name
+        self.runs = RunAxis(tuple(seeds), len(reward_variants))
+        self.chunk_updates = min(chunk_updates, trainer.num_updates)
+        self.keys = seed_keys(self.runs.seeds)
+        self.reward_hparams = jax.tree.map(
+            lambda x: jnp.repeat(x, len(seeds), axis=0), rewards.stack_hparams(reward_variants)
+        )
+        self._init = jax.jit(jax.vmap(lambda key, hp: trainer.init(key, None, hp)))
+        self._chunk = jax.jit(jax.vmap(self._run_chunk, in_axes=(0, None)))
+
+    def initial_state(self) -> Any:
+        return self._init(self.keys, self.reward_hparams)
+
+    def abstract_state(self) -> Any:
+        return jax.eval_shape(self._init, self.keys, self.reward_hparams)
+
+    def compile(self, state: Any) -> Callable[[Any, jax.Array], tuple[Any, dict]]:
+        """The chunk compiled ahead of time for ``state``: ``(state, active [K] bool) -> (state, metrics)``."""
+        lowered = self._chunk.lower(state, jnp.ones((self.chunk_updates,), bool))
+        metrics = lowered.out_info[1]  # [runs, K] per metric
+        check_contract(self.name, state, {k: jax.ShapeDtypeStruct(v.shape[2:], v.dtype) for k, v in metrics.items()})
+        return lowered.compile()
+
+    def _run_chunk(self, state, active):
+        """``K`` updates; inactive slots (past the end) pass the state through unchanged."""
+        skip_metrics = jax.tree.map(
+            lambda s: jnp.full(s.shape, jnp.nan, s.dtype), jax.eval_shape(self.trainer.update, state)[1]
+        )
+
+        def step(s, is_active):
+            return jax.lax.cond(is_active, self.trainer.update, lambda s: (s, skip_metrics), s)
+
+        return jax.lax.scan(step, state, active)
