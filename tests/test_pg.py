@@ -8,6 +8,7 @@ import pytest
 import envs
 import jrew
 from jrew import cli, runner
+from jrew import rewards as R
 from jrew.algos import pg, ppo
 from jrew.algos.collect import first_episode_mask
 
@@ -77,6 +78,26 @@ def test_cli_trains_pg(tmp_path, capsys):
     assert cli.main(args) == 0
     assert "final true return over 2 seeds" in capsys.readouterr().out
     assert jrew.load_metrics(run)["loss"].shape == (2, 2)
+
+
+def test_the_reward_pipeline_restarts_with_the_envs_and_sees_only_real_steps():
+    """PG re-creates its envs every update. The pipeline's carries used to survive (delayed() paid
+    the unscored tail of the last update's junk episodes into the next: train_return 35-42 against
+    env_return 18-26 here, gamma 1) and its statistics counted masked steps (16,000 vs 916)."""
+    config = pg.PGConfig(num_groups=2, group_size=4, num_minibatches=2, total_steps=4 * 8 * 500)
+    delayed = runner.train(config, seeds=2, reward=R.delayed(), progress=False)
+    np.testing.assert_allclose(delayed.metrics["train_return"], delayed.metrics["env_return"])
+    normalized = runner.train(config, seeds=1, reward=R.normalize_returns(), progress=False)
+    real_steps = normalized.metrics["episode_length"].sum() * config.batch_episodes
+    np.testing.assert_allclose(normalized.state.reward_state["stats"].count[0], real_steps)
+
+
+def test_pg_refuses_rollouts_shorter_than_an_episode():
+    short = pg.PGConfig(num_groups=2, group_size=4, num_minibatches=2, num_steps=100, total_steps=4 * 800)
+    with pytest.raises(ValueError, match=r"num_steps \(100\) is shorter than the episode limit of gymnax/CartPole-v1 "
+                                         r"\(500\): episodes would be cut. Set num_steps >= 500, or episode_length <= 100"):
+        runner.train(short, seeds=1, progress=False)
+    pg.make(short.replace(episode_length=100))  # a time limit that fits is fine
 
 
 @pytest.mark.parametrize("estimator", ["monte_carlo", "n_step"])

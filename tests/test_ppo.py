@@ -98,3 +98,15 @@ def test_continuous_ppo_runs_on_brax_and_pendulum():
         state, metrics = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(0))
         assert np.isfinite(metrics["loss"]).all()
         assert int(state.update_step) == 2
+
+
+def test_observation_normalization_is_the_same_for_acting_and_learning():
+    """With one epoch of one minibatch, the only gradient step is taken at the parameters that
+    acted, so the probability ratio must be exactly 1. The statistics used to absorb the rollout
+    between acting and the loss (approx_kl 1.6e-6 here), and the value clip was anchored to values
+    computed under other statistics."""
+    cfg = ppo.PPOConfig(env="gymnax/Pendulum-v1", total_steps=4 * 512, normalize_observations=True, num_epochs=1,
+                        num_minibatches=1, learning_rate=3e-3)
+    state, metrics = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(0))
+    assert np.max(metrics["approx_kl"]) < 1e-12 and np.max(metrics["clip_fraction"]) == 0.0
+    assert float(state.obs_stats.count) == 4 * 512  # every rollout still reaches the statistics

@@ -21,6 +21,7 @@ it when a program is built):
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -104,6 +105,21 @@ class LearnerConfig:
     @property
     def steps_per_update(self) -> int:
         raise NotImplementedError
+
+
+def check_batch(config: LearnerConfig, minibatch_fields: tuple[str, ...], step_fields: tuple[str, ...]) -> None:
+    """The minibatches split the batch (the product of ``minibatch_fields``) evenly, and the budget
+    holds at least one batch of env steps (the product of ``step_fields``)."""
+    units = math.prod(getattr(config, f) for f in minibatch_fields)
+    if units % config.num_minibatches:
+        values = " * ".join(str(getattr(config, f)) for f in minibatch_fields)
+        raise ValueError(
+            f"{' * '.join(minibatch_fields)} ({values} = {units}) must be divisible by num_minibatches "
+            f"({config.num_minibatches})"
+        )
+    steps = math.prod(getattr(config, f) for f in step_fields)
+    if config.total_steps < steps:
+        raise ValueError(f"total_steps ({config.total_steps}) is below one batch: {' * '.join(step_fields)} = {steps}")
 
 
 class Trainer(NamedTuple):

@@ -17,6 +17,7 @@ KL(pi || pi_ref) to the initial policy (GRPO's reference-model penalty).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import einops
@@ -26,14 +27,14 @@ from flax import struct
 
 import envs
 from jrew import advantages as adv
-from jrew import rewards
+from jrew import distributions, rewards
 from jrew.algos import base
 from jrew.algos.collect import collect
 from jrew.algos.losses import adam, clipped_surrogate
 from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import non_negative, positive, require, static
 from jrew.networks import ActorCritic
-from jrew.types import EpisodeStats
+from jrew.types import EnvSpec, EpisodeStats
 
 ESTIMATORS = ("reinforce", "rloo", "grpo")
 
@@ -76,16 +77,7 @@ class PGConfig(base.LearnerConfig):
             require(name, getattr(self, name), positive, "a positive integer")
         if self.estimator == "rloo" and self.group_size < 2:
             raise ValueError(f"rloo needs group_size >= 2, got {self.group_size}")
-        if self.batch_episodes % self.num_minibatches:
-            raise ValueError(
-                f"num_groups * group_size ({self.num_groups} * {self.group_size} = {self.batch_episodes}) "
-                f"must be divisible by num_minibatches ({self.num_minibatches})"
-            )
-        if self.total_steps < self.steps_per_update:
-            raise ValueError(
-                f"total_steps ({self.total_steps}) is below one batch: "
-                f"num_groups * group_size * num_steps = {self.steps_per_update}"
-            )
+        base.check_batch(self, ("num_groups", "group_size"), ("num_groups", "group_size", "num_steps"))
         require("kl_coef", self.kl_coef, non_negative, ">= 0")
 
     @property
@@ -140,53 +132,58 @@ def check_episode_limit(env: envs.Env, config: PGConfig) -> None:
         )
 
 
-def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> base.Trainer:
-    reward = rewards.identity() if reward is None else reward
-    B, T = config.batch_episodes, config.num_steps
-    env, dist, spec = base.setup(config, B)
-    check_episode_limit(env, config)
-    streams = base.supported_streams(reward, "pg")
-    network = ActorCritic(config.policy_hidden_sizes, None, dist.head_size, dist.name != "categorical", config.activation)
+@dataclasses.dataclass(frozen=True)
+class PG:
+    """The critic-free learner bound to the structure of a config; pure methods, static fields."""
 
-    def policy_head(params, obs):
-        return network.apply(params, obs, method=ActorCritic.policy)
+    config: PGConfig
+    env: envs.Env
+    dist: distributions.Distribution
+    spec: EnvSpec
+    network: ActorCritic
+    reward: rewards.RewardTransform
+    streams: tuple[str, ...]
 
-    def init(key, hparams: PGConfig | None = None, reward_hparams=None) -> PGState:
-        cfg, reward_hparams = base.numeric_inputs(config, hparams, reward, reward_hparams)
+    def policy_head(self, params, obs):
+        return self.network.apply(params, obs, method=ActorCritic.policy)
+
+    def init(self, key, hparams: PGConfig | None = None, reward_hparams=None) -> PGState:
+        cfg, reward_hparams = base.numeric_inputs(self.config, hparams, self.reward, reward_hparams)
         k_params, k_state = jax.random.split(key)
-        params = network.init(k_params, jnp.zeros((1, env.observation_size)))
+        params = self.network.init(k_params, jnp.zeros((1, self.env.observation_size)))
         return PGState(
             params=params,
             reference_params=params,
             opt_state=adam(cfg.max_grad_norm, cfg.learning_rate).init(params),
-            episode_stats=EpisodeStats.zeros(B, streams),
+            episode_stats=EpisodeStats.zeros(self.config.batch_episodes, self.streams),
             reward_hparams=reward_hparams,
-            reward_state=reward.init(reward_hparams, base.reward_init_key(key), spec),
+            reward_state=self.reward.init(reward_hparams, base.reward_init_key(key), self.spec),
             key=k_state,
             update_step=jnp.zeros((), jnp.int32),
             config=cfg,
         )
 
-    def loss_fn(params, cfg, batch, key):
+    def loss(self, params, cfg, batch, key):
         obs, action, old_log_prob, advantage, mask, ref_log_prob = batch
-        head = policy_head(params, obs)
-        log_prob = dist.log_prob(head, action)
+        head = self.policy_head(params, obs)
+        log_prob = self.dist.log_prob(head, action)
         count = jnp.maximum(mask.sum(), 1.0)
         masked_mean = lambda x: jnp.sum(x * mask) / count  # noqa: E731
         surrogate, metrics = clipped_surrogate(log_prob, old_log_prob, advantage, cfg.clip_eps, masked_mean)
         log_ref_ratio = ref_log_prob - log_prob
         kl = masked_mean(jnp.exp(log_ref_ratio) - log_ref_ratio - 1.0)  # k3, Schulman 2020
-        entropy = masked_mean(dist.entropy(head, key))
+        entropy = masked_mean(self.dist.entropy(head, key))
         loss = surrogate + cfg.kl_coef * kl - cfg.ent_coef * entropy
         return loss, {"loss": loss, "kl_to_reference": kl, "entropy": entropy, **metrics}
 
-    def update(state: PGState):
-        cfg = state.config
+    def update(self, state: PGState):
+        config, cfg = self.config, state.config
+        B, T = config.batch_episodes, config.num_steps
         key, reset_key, rollout_key, reward_key, epoch_key = jax.random.split(state.key, 5)
         data = collect(
-            env, base.sampling_policy(dist, lambda obs: policy_head(state.params, obs)),
-            reset_groups(env, reset_key, config.num_groups, config.group_size), (rollout_key, reward_key), T,
-            pipeline=reward, reward_hparams=state.reward_hparams, reward_state=state.reward_state,
+            self.env, base.sampling_policy(self.dist, lambda obs: self.policy_head(state.params, obs)),
+            reset_groups(self.env, reset_key, config.num_groups, config.group_size), (rollout_key, reward_key), T,
+            pipeline=self.reward, reward_hparams=state.reward_hparams, reward_state=state.reward_state,
             episode_stats=state.episode_stats, gamma=cfg.gamma, first_episode_only=True, reset=jnp.ones((B,), bool),
         )
         traj, mask = data.traj, data.valid
@@ -195,15 +192,14 @@ def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> bas
         advantage = group_advantages(returns, config)
         informative = adv.nonzero_variance_groups(einops.rearrange(returns, "(g n) -> g n", g=config.num_groups))
         weight = einops.repeat(informative, "g -> (g n)", n=config.group_size) if config.filter_zero_variance else 1.0
-        ref_log_prob = dist.log_prob(policy_head(state.reference_params, traj.obs), traj.action)
-
+        ref_log_prob = self.dist.log_prob(self.policy_head(state.reference_params, traj.obs), traj.action)
         # episodes are the unit of minibatching: [T, B] -> B episodes of T steps
         episodes = jax.tree.map(
             lambda x: einops.rearrange(x, "t b ... -> b t ..."),
             (traj.obs, traj.action, traj.log_prob, jnp.broadcast_to(advantage, (T, B)), mask * weight, ref_log_prob),
         )
         params, opt_state, metrics = epochs_of_minibatches(
-            lambda p, batch, k: loss_fn(p, cfg, batch, k), adam(cfg.max_grad_norm, cfg.learning_rate),
+            lambda p, batch, k: self.loss(p, cfg, batch, k), adam(cfg.max_grad_norm, cfg.learning_rate),
             state.params, state.opt_state, episodes, epoch_key, config.num_epochs, config.num_minibatches,
         )
         metrics.update(data.metrics)
@@ -214,5 +210,13 @@ def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> bas
         )
         return new_state, metrics
 
-    act = base.acting(dist, lambda state, obs: policy_head(state.params, obs))
-    return base.Trainer(config, env, init, update, config.num_updates, config.steps_per_update, act)
+
+def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> base.Trainer:
+    """The ``Trainer`` of the critic-free learner for ``config``'s structure (``reward``: the pipeline)."""
+    reward = rewards.identity() if reward is None else reward
+    env, dist, spec = base.setup(config, config.batch_episodes)
+    check_episode_limit(env, config)
+    network = ActorCritic(config.policy_hidden_sizes, None, dist.head_size, dist.name != "categorical", config.activation)
+    learner = PG(config, env, dist, spec, network, reward, base.supported_streams(reward, "pg"))
+    act = base.acting(dist, lambda state, obs: learner.policy_head(state.params, obs))
+    return base.Trainer(config, env, learner.init, learner.update, config.num_updates, config.steps_per_update, act)

@@ -16,6 +16,7 @@ after the epochs, as CleanRL's normalization wrapper has them do before the next
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -24,7 +25,7 @@ from einops import rearrange
 from flax import struct
 
 import envs
-from jrew import normalization, rewards
+from jrew import distributions, normalization, rewards
 from jrew.advantages import ESTIMATORS, estimate, normalize_advantages
 from jrew.algos import base
 from jrew.algos.collect import collect
@@ -32,7 +33,7 @@ from jrew.algos.losses import adam, clipped_surrogate
 from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import non_negative, positive, require, static, unit_interval
 from jrew.networks import ActorCritic
-from jrew.types import EpisodeStats
+from jrew.types import EnvSpec, EpisodeStats
 
 
 @struct.dataclass
@@ -72,15 +73,7 @@ class PPOConfig(base.LearnerConfig):
         super().__post_init__()
         for name in ("num_envs", "num_steps"):
             require(name, getattr(self, name), positive, "a positive integer")
-        if self.batch_size % self.num_minibatches:
-            raise ValueError(
-                f"num_envs * num_steps ({self.num_envs} * {self.num_steps} = {self.batch_size}) "
-                f"must be divisible by num_minibatches ({self.num_minibatches})"
-            )
-        if self.total_steps < self.batch_size:
-            raise ValueError(
-                f"total_steps ({self.total_steps}) is below one batch: num_envs * num_steps = {self.batch_size}"
-            )
+        base.check_batch(self, ("num_envs", "num_steps"), ("num_envs", "num_steps"))
         if self.advantage_estimator not in ESTIMATORS:
             raise ValueError(f"advantage_estimator must be one of {ESTIMATORS}, got {self.advantage_estimator!r}")
         require("n_step", self.n_step, positive, "a positive integer")
@@ -90,10 +83,6 @@ class PPOConfig(base.LearnerConfig):
     @property
     def batch_size(self) -> int:
         return self.num_envs * self.num_steps
-
-    @property
-    def minibatch_size(self) -> int:
-        return self.batch_size // self.num_minibatches
 
     @property
     def steps_per_update(self) -> int:
@@ -115,81 +104,77 @@ class PPOState(struct.PyTreeNode):
     config: PPOConfig
 
 
-def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> base.Trainer:
-    """Builds env, network and the pure ``init``/``update`` functions for ``config``'s structure.
+@dataclasses.dataclass(frozen=True)
+class PPO:
+    """PPO bound to the structure of a config: env, distribution, network and reward pipeline.
 
-    ``reward`` (default: identity) turns each rollout's env reward into the training reward,
-    after the rollout and before the advantages; the true reward is logged untouched beside it.
+    Its methods are pure functions of their arguments (the object holds static structure only).
     """
-    reward = rewards.identity() if reward is None else reward
-    env, dist, spec = base.setup(config, config.num_envs)
-    streams = base.supported_streams(reward, "ppo")
-    network = ActorCritic(
-        policy_hidden_sizes=config.policy_hidden_sizes,
-        value_hidden_sizes=config.value_hidden_sizes,
-        head_size=dist.head_size,
-        continuous=dist.name != "categorical",
-        activation=config.activation,
-    )
-    num_updates = config.num_updates
-    steps_per_lr_decay = config.num_epochs * config.num_minibatches
 
-    def learning_rate(cfg: PPOConfig, update_index):
-        """Linear annealing to 0 over the run (if ``anneal_lr``), constant within an update."""
-        if not config.anneal_lr:
-            return cfg.learning_rate
-        return cfg.learning_rate * (1.0 - update_index / num_updates)
+    config: PPOConfig
+    env: envs.Env
+    dist: distributions.Distribution
+    spec: EnvSpec
+    network: ActorCritic
+    reward: rewards.RewardTransform
+    streams: tuple[str, ...]
 
-    def optimizer(cfg: PPOConfig):
-        return adam(cfg.max_grad_norm, lambda count: learning_rate(cfg, count // steps_per_lr_decay))
-
-    def apply(params, obs_stats, obs, method=None):
-        if config.normalize_observations:
+    def apply(self, params, obs_stats, obs, method=None):
+        if self.config.normalize_observations:
             obs = normalization.normalize(obs_stats, obs)
-        return network.apply(params, obs, method=method)
+        return self.network.apply(params, obs, method=method)
 
-    def init(key: jax.Array, hparams: PPOConfig | None = None, reward_hparams: Any = None) -> PPOState:
-        cfg, reward_hparams = base.numeric_inputs(config, hparams, reward, reward_hparams)
+    def learning_rate(self, cfg: PPOConfig, update_index):
+        """Linear annealing to 0 over the run (if ``anneal_lr``), constant within an update."""
+        if not self.config.anneal_lr:
+            return cfg.learning_rate
+        return cfg.learning_rate * (1.0 - update_index / self.config.num_updates)
+
+    def optimizer(self, cfg: PPOConfig):
+        steps_per_update = self.config.num_epochs * self.config.num_minibatches  # count: SGD steps
+        return adam(cfg.max_grad_norm, lambda count: self.learning_rate(cfg, count // steps_per_update))
+
+    def init(self, key: jax.Array, hparams: PPOConfig | None = None, reward_hparams: Any = None) -> PPOState:
+        config, env = self.config, self.env
+        cfg, reward_hparams = base.numeric_inputs(config, hparams, self.reward, reward_hparams)
         k_params, k_env, k_state = jax.random.split(key, 3)
-        params = network.init(k_params, jnp.zeros((1, env.observation_size)))
+        params = self.network.init(k_params, jnp.zeros((1, env.observation_size)))
         return PPOState(
             params=params,
-            opt_state=optimizer(cfg).init(params),
+            opt_state=self.optimizer(cfg).init(params),
             obs_stats=normalization.RunningStats.create(env.observation_size),
             env_state=jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs)),
-            episode_stats=EpisodeStats.zeros(config.num_envs, streams),
+            episode_stats=EpisodeStats.zeros(config.num_envs, self.streams),
             reward_hparams=reward_hparams,
-            reward_state=reward.init(reward_hparams, base.reward_init_key(key), spec),
+            reward_state=self.reward.init(reward_hparams, base.reward_init_key(key), self.spec),
             key=k_state,
             update_step=jnp.zeros((), jnp.int32),
             config=cfg,
         )
 
-    def loss_fn(params, obs_stats, cfg: PPOConfig, batch, key):
+    def loss(self, params, obs_stats, cfg: PPOConfig, batch, key):
         obs, action, old_log_prob, old_value, advantage, target = batch
-        head, value = apply(params, obs_stats, obs)
-        if config.normalize_advantages:
+        head, value = self.apply(params, obs_stats, obs)
+        if self.config.normalize_advantages:
             advantage = normalize_advantages(advantage)
-        policy_loss, metrics = clipped_surrogate(dist.log_prob(head, action), old_log_prob, advantage, cfg.clip_eps)
+        policy_loss, metrics = clipped_surrogate(self.dist.log_prob(head, action), old_log_prob, advantage, cfg.clip_eps)
         value_error = (value - target) ** 2
-        if config.clip_value_loss:
+        if self.config.clip_value_loss:
             value_clipped = old_value + jnp.clip(value - old_value, -cfg.clip_eps, cfg.clip_eps)
             value_error = jnp.maximum(value_error, (value_clipped - target) ** 2)
         value_loss = 0.5 * value_error.mean()
-        entropy = dist.entropy(head, key).mean()
+        entropy = self.dist.entropy(head, key).mean()
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
         return loss, {"loss": loss, "value_loss": value_loss, "entropy": entropy, **metrics}
 
-    def update(state: PPOState) -> tuple[PPOState, dict[str, jax.Array]]:
-        cfg = state.config
+    def update(self, state: PPOState) -> tuple[PPOState, dict[str, jax.Array]]:
+        config, cfg = self.config, state.config
         key, rollout_key, reward_key, epoch_key = jax.random.split(state.key, 4)
         data = collect(
-            env,
-            base.sampling_policy(dist, lambda obs: apply(state.params, state.obs_stats, obs, ActorCritic.policy)),
-            state.env_state, (rollout_key, reward_key), config.num_steps,
-            pipeline=reward, reward_hparams=state.reward_hparams, reward_state=state.reward_state,
-            episode_stats=state.episode_stats, gamma=cfg.gamma,
-            value_fn=lambda obs: apply(state.params, state.obs_stats, obs, ActorCritic.value),
+            self.env, base.sampling_policy(self.dist, lambda obs: self.policy_head(state, obs)), state.env_state,
+            (rollout_key, reward_key), config.num_steps, pipeline=self.reward, reward_hparams=state.reward_hparams,
+            reward_state=state.reward_state, episode_stats=state.episode_stats, gamma=cfg.gamma,
+            value_fn=lambda obs: self.apply(state.params, state.obs_stats, obs, ActorCritic.value),
         )
         traj = data.traj
         advantages, targets = estimate(
@@ -201,28 +186,43 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> ba
             (traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets),
         )
         params, opt_state, metrics = epochs_of_minibatches(
-            lambda p, batch, k: loss_fn(p, state.obs_stats, cfg, batch, k),
-            optimizer(cfg), state.params, state.opt_state, flat, epoch_key, config.num_epochs, config.num_minibatches,
+            lambda p, batch, k: self.loss(p, state.obs_stats, cfg, batch, k), self.optimizer(cfg),
+            state.params, state.opt_state, flat, epoch_key, config.num_epochs, config.num_minibatches,
         )
         obs_stats = state.obs_stats
         if config.normalize_observations:  # after the epochs: the loss saw the statistics the policy acted with
             obs_stats = normalization.update(obs_stats, traj.obs)
         metrics.update(data.metrics)
-        metrics["learning_rate"] = learning_rate(cfg, state.update_step)
+        metrics["learning_rate"] = self.learning_rate(cfg, state.update_step)
         new_state = state.replace(
-            params=params,
-            opt_state=opt_state,
-            obs_stats=obs_stats,
-            env_state=data.env_state,
-            episode_stats=data.episode_stats,
-            reward_state=data.reward_state,
-            key=key,
+            params=params, opt_state=opt_state, obs_stats=obs_stats, env_state=data.env_state,
+            episode_stats=data.episode_stats, reward_state=data.reward_state, key=key,
             update_step=state.update_step + 1,
         )
         return new_state, metrics
 
-    act = base.acting(dist, lambda state, obs: apply(state.params, state.obs_stats, obs, ActorCritic.policy))
-    return base.Trainer(config, env, init, update, num_updates, config.batch_size, act)
+    def policy_head(self, state: PPOState, obs: jax.Array) -> jax.Array:
+        return self.apply(state.params, state.obs_stats, obs, ActorCritic.policy)
+
+
+def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> base.Trainer:
+    """The ``Trainer`` of PPO for ``config``'s structure.
+
+    ``reward`` (default: identity) turns each rollout's env reward into the training reward,
+    after the rollout and before the advantages; the true reward is logged untouched beside it.
+    """
+    reward = rewards.identity() if reward is None else reward
+    env, dist, spec = base.setup(config, config.num_envs)
+    network = ActorCritic(
+        policy_hidden_sizes=config.policy_hidden_sizes,
+        value_hidden_sizes=config.value_hidden_sizes,
+        head_size=dist.head_size,
+        continuous=dist.name != "categorical",
+        activation=config.activation,
+    )
+    ppo = PPO(config, env, dist, spec, network, reward, base.supported_streams(reward, "ppo"))
+    act = base.acting(dist, ppo.policy_head)
+    return base.Trainer(config, env, ppo.init, ppo.update, config.num_updates, config.batch_size, act)
 
 
 def make_train(

@@ -1,0 +1,162 @@
+"""Learners plug into the runner through one contract (jrew/algos/base.py) and one registry line."""
+
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import struct
+
+import jrew
+from jrew import algos, cli, runner
+from jrew import rewards as R
+from jrew.algos import base, pg
+from jrew.algos.collect import collect
+from jrew.config import static
+from jrew.types import EpisodeStats
+
+
+@struct.dataclass
+class GreedyConfig(base.LearnerConfig):
+    """A third learner in one file: state-independent action preferences trained by the one-step
+    policy gradient -E[log pi(a) r]. Tiny, but it learns CartPole's nothing-to-learn honestly."""
+
+    num_envs: int = static(8)
+    num_steps: int = static(16)
+    learning_rate: float = 0.05
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.num_steps
+
+
+class GreedyState(struct.PyTreeNode):
+    logits: jax.Array
+    opt_state: optax.OptState
+    env_state: object
+    episode_stats: EpisodeStats
+    reward_hparams: object
+    reward_state: object
+    key: jax.Array
+    update_step: jax.Array
+    config: GreedyConfig
+
+
+def make_greedy(config: GreedyConfig, reward=None) -> base.Trainer:
+    reward = R.identity() if reward is None else reward
+    env, dist, spec = base.setup(config, config.num_envs)
+    streams = base.supported_streams(reward, "greedy")
+
+    def heads(logits, obs):
+        return jnp.broadcast_to(logits, (*obs.shape[:-1], dist.head_size))
+
+    def init(key, hparams=None, reward_hparams=None):
+        cfg, reward_hparams = base.numeric_inputs(config, hparams, reward, reward_hparams)
+        k_env, k_state = jax.random.split(key)
+        logits = jnp.zeros((dist.head_size,))
+        return GreedyState(
+            logits, optax.adam(1.0).init(logits), jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs)),
+            EpisodeStats.zeros(config.num_envs, streams), reward_hparams,
+            reward.init(reward_hparams, base.reward_init_key(key), spec), k_state, jnp.zeros((), jnp.int32), cfg,
+        )
+
+    def update(state):
+        key, rollout_key, reward_key = jax.random.split(state.key, 3)
+        data = collect(
+            env, base.sampling_policy(dist, lambda obs: heads(state.logits, obs)), state.env_state,
+            (rollout_key, reward_key), config.num_steps, pipeline=reward, reward_hparams=state.reward_hparams,
+            reward_state=state.reward_state, episode_stats=state.episode_stats, gamma=state.config.gamma,
+        )
+
+        def loss_fn(logits):
+            return -jnp.mean(dist.log_prob(heads(logits, data.traj.obs), data.traj.action) * data.traj.reward)
+
+        loss, grads = jax.value_and_grad(loss_fn)(state.logits)
+        updates, opt_state = optax.adam(state.config.learning_rate).update(grads, state.opt_state)
+        new_state = state.replace(
+            logits=optax.apply_updates(state.logits, updates), opt_state=opt_state, env_state=data.env_state,
+            episode_stats=data.episode_stats, reward_state=data.reward_state, key=key,
+            update_step=state.update_step + 1,
+        )
+        return new_state, {"loss": loss, **data.metrics}
+
+    act = base.acting(dist, lambda state, obs: heads(state.logits, obs))
+    return base.Trainer(config, env, init, update, config.num_updates, config.steps_per_update, act)
+
+
+@pytest.fixture
+def registered():
+    """Registers learners for one test and removes them after it."""
+    names = []
+
+    def register(name, config_cls, make):
+        algos.register(name, config_cls, make)
+        names.append(name)
+
+    yield register
+    for name in names:
+        algos.ALGORITHMS.pop(name)
+
+
+def test_a_third_learner_is_one_file_and_one_registry_line(registered, tmp_path, capsys):
+    registered("greedy", GreedyConfig, make_greedy)
+    config = GreedyConfig(total_steps=6 * 128)
+    full = jrew.train(config, seeds=2, reward=R.scale(2.0), chunk_updates=2, progress=False)
+    assert full.metrics["loss"].shape == (2, 6) and np.isfinite(full.metrics["true_return"][:, -1]).all()
+    np.testing.assert_allclose(full.metrics["train_return"], 2 * full.metrics["env_return"])
+    jrew.train(config, seeds=2, run_dir=tmp_path / "r", reward=R.scale(2.0), chunk_updates=2, until_update=4,
+               progress=False)
+    resumed = jrew.resume(tmp_path / "r", reward=R.scale(2.0), progress=False)
+    np.testing.assert_array_equal(full.state.logits, resumed.state.logits)
+    args = ["train", "--algo", "greedy", "--seeds", "2", "--total-steps", "256", "--run-dir", str(tmp_path / "cli")]
+    assert cli.main(args) == 0
+    assert "final true return over 2 seeds" in capsys.readouterr().out
+
+
+def test_a_learner_that_breaks_the_contract_is_told_what_is_missing(registered):
+    def without_true_return(config, reward=None):
+        trainer = make_greedy(config, reward)
+
+        def update(state):
+            state, metrics = trainer.update(state)
+            return state, {k: v for k, v in metrics.items() if k != "true_return"}
+
+        return trainer._replace(update=update)
+
+    @struct.dataclass
+    class BrokenConfig(GreedyConfig):
+        pass
+
+    registered("broken", BrokenConfig, without_true_return)
+    with pytest.raises(TypeError, match=r"learner 'broken' breaks the runner's contract \(jrew/algos/base.py\): "
+                                        r"its metrics have no 'true_return'"):
+        jrew.train(BrokenConfig(total_steps=256), seeds=1, progress=False)
+
+
+def test_configs_choose_their_learner():
+    result = jrew.train(pg.PGConfig(num_groups=2, group_size=2, num_minibatches=2, total_steps=2000), seeds=1,
+                        progress=False)  # no algo= needed
+    assert result.metrics["loss"].shape == (1, 1)
+
+    @struct.dataclass
+    class Unregistered(GreedyConfig):
+        pass
+
+    with pytest.raises(TypeError, match=r"no learner is registered for Unregistered; the registered configs are "
+                                        r"PPOConfig \(ppo\), PGConfig \(pg\)"):
+        runner.train(Unregistered(total_steps=256), seeds=1, progress=False)
+    with pytest.raises(TypeError, match="must subclass LearnerConfig"):
+        algos.register("bad", dict, make_greedy)
+
+
+def test_reading_and_plotting_a_run_directory_imports_no_training_code():
+    code = (
+        "import sys, jrew.plotting, jrew.run_dir, jrew.stats\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'orbax', 'flax', 'optax', 'brax', "
+        "'gymnax', 'rich') or m.startswith(('jrew.algos', 'jrew.runner', 'jrew.program', 'jrew.rewards')))\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
