@@ -41,6 +41,12 @@ def require(name: str, value: Any, ok: Callable[[np.ndarray], np.ndarray], expec
         raise ValueError(f"{name} must be {expected}, got {shown!r}")
 
 
+def require_choice(name: str, value: Any, choices) -> None:
+    """Raises ``ValueError`` naming ``name`` and ``value`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
 def positive(arr):
     return arr > 0
 

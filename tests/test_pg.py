@@ -51,7 +51,7 @@ def test_group_advantages(estimator, expected):
         ({"num_groups": 3, "group_size": 3}, r"num_groups \* group_size \(3 \* 3 = 9\) must be divisible by num_minibatches \(2\)"),
         ({"kl_coef": -0.1}, r"kl_coef must be >= 0, got -0.1"),
         ({"total_steps": 10}, r"total_steps \(10\) is below one batch"),
-        ({"distribution": "beta"}, r"distribution must be 'auto', 'categorical', 'normal' or 'tanh_normal', got 'beta'"),
+        ({"distribution": "beta"}, r"distribution must be one of \('auto', 'categorical', 'normal', 'tanh_normal'\), got 'beta'"),
         ({"episode_length": 0}, r"episode_length must be a positive integer or None, got 0"),
         ({"gamma": float("nan")}, r"gamma must be finite, got nan"),
     ],

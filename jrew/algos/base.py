@@ -30,7 +30,7 @@ from flax import struct
 
 import envs
 from jrew import distributions, rewards
-from jrew.config import finite, non_negative, positive, require, static, unit_interval
+from jrew.config import finite, non_negative, positive, require, require_choice, static, unit_interval
 from jrew.networks import ACTIVATIONS
 from jrew.rollout import PolicyFn
 from jrew.types import EnvSpec
@@ -81,12 +81,8 @@ class LearnerConfig:
     def __post_init__(self):
         for name in ("total_steps", "num_epochs", "num_minibatches"):
             require(name, getattr(self, name), positive, "a positive integer")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        if self.distribution not in distributions.NAMES:
-            raise ValueError(
-                f"distribution must be 'auto', 'categorical', 'normal' or 'tanh_normal', got {self.distribution!r}"
-            )
+        require_choice("activation", self.activation, ACTIVATIONS)
+        require_choice("distribution", self.distribution, distributions.NAMES)
         if self.episode_length is not None:
             require("episode_length", self.episode_length, positive, "a positive integer or None")
         for field in dataclasses.fields(self):
@@ -108,8 +104,10 @@ class LearnerConfig:
 
 
 def check_batch(config: LearnerConfig, minibatch_fields: tuple[str, ...], step_fields: tuple[str, ...]) -> None:
-    """The minibatches split the batch (the product of ``minibatch_fields``) evenly, and the budget
-    holds at least one batch of env steps (the product of ``step_fields``)."""
+    """The batch-shape fields are positive integers, the minibatches split the batch (the product of
+    ``minibatch_fields``) evenly, and the budget holds one batch of env steps (the product of ``step_fields``)."""
+    for name in dict.fromkeys(minibatch_fields + step_fields):
+        require(name, getattr(config, name), positive, "a positive integer")
     units = math.prod(getattr(config, f) for f in minibatch_fields)
     if units % config.num_minibatches:
         values = " * ".join(str(getattr(config, f)) for f in minibatch_fields)

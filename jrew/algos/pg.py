@@ -32,7 +32,7 @@ from jrew.algos import base
 from jrew.algos.collect import collect
 from jrew.algos.losses import adam, clipped_surrogate
 from jrew.algos.sgd import epochs_of_minibatches
-from jrew.config import non_negative, positive, require, static
+from jrew.config import non_negative, require, require_choice, static
 from jrew.networks import ActorCritic
 from jrew.types import EnvSpec, EpisodeStats
 
@@ -71,13 +71,10 @@ class PGConfig(base.LearnerConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
-        for name in ("num_groups", "group_size", "num_steps"):
-            require(name, getattr(self, name), positive, "a positive integer")
+        require_choice("estimator", self.estimator, ESTIMATORS)
+        base.check_batch(self, ("num_groups", "group_size"), ("num_groups", "group_size", "num_steps"))
         if self.estimator == "rloo" and self.group_size < 2:
             raise ValueError(f"rloo needs group_size >= 2, got {self.group_size}")
-        base.check_batch(self, ("num_groups", "group_size"), ("num_groups", "group_size", "num_steps"))
         require("kl_coef", self.kl_coef, non_negative, ">= 0")
 
     @property

@@ -31,7 +31,7 @@ from jrew.algos import base
 from jrew.algos.collect import collect
 from jrew.algos.losses import adam, clipped_surrogate
 from jrew.algos.sgd import epochs_of_minibatches
-from jrew.config import non_negative, positive, require, static, unit_interval
+from jrew.config import non_negative, positive, require, require_choice, static, unit_interval
 from jrew.networks import ActorCritic
 from jrew.types import EnvSpec, EpisodeStats
 
@@ -71,11 +71,8 @@ class PPOConfig(base.LearnerConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("num_envs", "num_steps"):
-            require(name, getattr(self, name), positive, "a positive integer")
         base.check_batch(self, ("num_envs", "num_steps"), ("num_envs", "num_steps"))
-        if self.advantage_estimator not in ESTIMATORS:
-            raise ValueError(f"advantage_estimator must be one of {ESTIMATORS}, got {self.advantage_estimator!r}")
+        require_choice("advantage_estimator", self.advantage_estimator, ESTIMATORS)
         require("n_step", self.n_step, positive, "a positive integer")
         require("vf_coef", self.vf_coef, non_negative, ">= 0")
         require("gae_lambda", self.gae_lambda, unit_interval, "in [0, 1]")
