@@ -22,11 +22,11 @@ from jrew.algos import pg, ppo
 TASKS = ("gymnax/CartPole-v1", "gymnax/Acrobot-v1")
 
 
-def learners(env: str, total_steps: int) -> dict[str, tuple[str, object]]:
+def learners(env: str, total_steps: int) -> dict[str, object]:
     return {
-        "PPO-GAE": ("ppo", ppo.PPOConfig(env=env, total_steps=total_steps)),
-        "RLOO": ("pg", pg.PGConfig(env=env, estimator="rloo", total_steps=total_steps)),
-        "GRPO": ("pg", pg.PGConfig(env=env, estimator="grpo", total_steps=total_steps)),
+        "PPO-GAE": ppo.PPOConfig(env=env, total_steps=total_steps),
+        "RLOO": pg.PGConfig(env=env, estimator="rloo", total_steps=total_steps),
+        "GRPO": pg.PGConfig(env=env, estimator="grpo", total_steps=total_steps),
     }
 
 
@@ -42,8 +42,8 @@ def main() -> None:
 
     rows = []
     for env in TASKS:
-        for name, (algo, config) in learners(env, args.total_steps).items():
-            result = jrew.train(config, seeds=args.seeds, algo=algo, progress=False)
+        for name, config in learners(env, args.total_steps).items():
+            result = jrew.train(config, seeds=args.seeds, progress=False)
             final = result.final("true_return")
             low, high = stats.bootstrap_mean_ci(final[:, None])
             summary = stats.summarize(final)

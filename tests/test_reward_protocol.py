@@ -156,6 +156,10 @@ def test_a_transform_that_breaks_the_shape_contract_is_named():
     raw = R.RewardTransform(R.base.no_state, lambda p, s, b: (b.rollout.reward, s, {}), name="raw")
     with pytest.raises(ValueError, match=r"reward transform 'raw' must return every stream \['extrinsic'\]"):
         run(raw, rollout(col([1, 2, 3])))
+    old_style = R.RewardTransform(R.base.no_state, raw.apply, {"c": 1.0}, "old_style")  # name where static goes
+    with pytest.raises(TypeError, match=r"malformed RewardTransform .*static must be \(\(name, value\), ...\) pairs, "
+                                        r"got 'old_style'"):
+        runner.train(SMOOTH, seeds=1, reward=old_style, progress=False)
 
 
 def test_carries_hold_over_invalid_steps_and_restart_where_the_learner_resets():

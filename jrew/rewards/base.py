@@ -91,6 +91,28 @@ class RewardTransform(NamedTuple):
     parts: tuple[RewardTransform, ...] = ()  # for combinators: what they combine
 
 
+def check_transform(t: Any) -> RewardTransform:
+    """``t``, or a ``TypeError`` saying which field of a hand-built ``RewardTransform`` is malformed."""
+    if not isinstance(t, RewardTransform):
+        raise TypeError(f"expected a RewardTransform, got {type(t).__name__}: {t!r}")
+    problems = []
+    if not (callable(t.init) and callable(t.apply)):
+        problems.append("init and apply must be functions")
+    if not (isinstance(t.static, tuple) and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+                                                 for p in t.static)):
+        problems.append(f"static must be ((name, value), ...) pairs, got {t.static!r}")
+    if not isinstance(t.name, str):
+        problems.append(f"name must be a str, got {t.name!r}")
+    if not (isinstance(t.streams, tuple) and all(isinstance(x, str) for x in t.streams)):
+        problems.append(f"streams must be a tuple of names, got {t.streams!r}")
+    if problems:
+        raise TypeError(f"malformed RewardTransform {t.name!r}: {'; '.join(problems)} (fields: init, apply, hparams, "
+                        "static, name, streams, parts; jrew.rewards.transform builds one from a one-stream apply)")
+    for part in t.parts:
+        check_transform(part)
+    return t
+
+
 def no_state(hparams, key, spec) -> tuple:
     return ()
 
@@ -157,6 +179,7 @@ def chain(*transforms: RewardTransform) -> RewardTransform:
     for t in transforms:
         if not isinstance(t, RewardTransform):
             raise TypeError(f"chain() takes RewardTransforms, got {type(t).__name__}: {t!r}")
+        check_transform(t)
     prefixes = tuple(f"{i}_{t.name}" for i, t in enumerate(transforms))
 
     def init(hparams, key, spec):
@@ -182,6 +205,7 @@ def on_stream(stream: str, inner: RewardTransform) -> RewardTransform:
     it is given: ``chain(bonus, on_stream("intrinsic", normalize_returns()))``."""
     if not isinstance(stream, str) or not stream:
         raise ValueError(f"on_stream: stream must be a non-empty name, got {stream!r}")
+    check_transform(inner)
 
     def apply(hp, state, batch):
         rewards, state, metrics = apply_checked(inner, hp, state, batch.on(stream))
@@ -284,6 +308,8 @@ def stack_hparams(variants: Sequence[RewardTransform]) -> Any:
     """
     if not variants:
         raise ValueError("stack_hparams needs at least one variant")
+    for variant in variants:
+        check_transform(variant)
     for i, variant in enumerate(variants[1:], start=1):
         difference = _first_difference(variants[0], variant, "")
         if difference is not None:

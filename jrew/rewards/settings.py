@@ -31,9 +31,6 @@ class Fn:
             raise TypeError(f"expected a function, got {type(fn).__name__}: {fn!r}")
         self.fn = fn
 
-    def __call__(self, *args, **kwargs):
-        return self.fn(*args, **kwargs)
-
     def __eq__(self, other) -> bool:
         return isinstance(other, Fn) and same_value(self.fn, other.fn)
 
