@@ -99,7 +99,8 @@ def train(
         raise FileExistsError(f"{run_path} already holds a run; use `jrew resume {run_path}` or a new --run-dir")
     variants = _as_variants(reward)
     trainer = algorithm.make(config, variants[0])
-    program = Program(trainer, algorithm.name, variants, seed_list, chunk_updates or _default_chunk(trainer.num_updates))
+    chunk_updates = chunk_updates or _default_chunk(trainer.num_updates)
+    program = Program(trainer, algorithm.name, variants, seed_list, chunk_updates)
     loop = _HostLoop(program, run_path)
     if run_path is not None:
         record = files.RunRecord(algorithm.name, config_lib.to_dict(config), seed_list,

@@ -132,6 +132,21 @@ class Trainer(NamedTuple):
     act: Callable[[Any, jax.Array, jax.Array], jax.Array]  # (state, obs, key) -> env action, one env
 
 
+@dataclasses.dataclass(frozen=True)
+class Learner:
+    """A learner bound to the structure of a config: what its pure methods need besides their
+    arguments (env, action distribution, env-batch spec, network, reward pipeline and its streams).
+    Subclasses add the methods; the object holds static structure only."""
+
+    config: LearnerConfig
+    env: envs.Env
+    dist: distributions.Distribution
+    spec: EnvSpec
+    network: Any
+    reward: rewards.RewardTransform
+    streams: tuple[str, ...]
+
+
 def check_contract(name: str, state_shape: Any, metrics_shape: dict) -> None:
     """Raises ``TypeError`` where a learner's state or metrics (from ``jax.eval_shape``) break the contract."""
     problems = []

@@ -72,7 +72,9 @@ def collect(
         traj, rewards.streams_of(pipeline), gamma, reward_key, valid=valid, reset=reset, value_fn=value_fn
     )
     streams, reward_state, reward_metrics = rewards.apply_checked(pipeline, reward_hparams, reward_state, batch)
-    episode_stats = episode_stats.restart(reset).record_rollout(traj.reward, streams, traj.true_reward, traj.done, valid)
+    episode_stats = episode_stats.restart(reset).record_rollout(
+        traj.reward, streams, traj.true_reward, traj.done, valid
+    )
     metrics = dict(episode_stats.summary())
     metrics.update({f"reward/{k}": v for k, v in reward_metrics.items()})
     metrics.update({f"env/{k}": mean_over_steps(v, valid) for k, v in traj.env_metrics.items()})

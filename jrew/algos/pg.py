@@ -27,14 +27,14 @@ from flax import struct
 
 import envs
 from jrew import advantages as adv
-from jrew import distributions, rewards
+from jrew import rewards
 from jrew.algos import base
 from jrew.algos.collect import collect
 from jrew.algos.losses import adam, clipped_surrogate
 from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import non_negative, require, require_choice, static
 from jrew.networks import ActorCritic
-from jrew.types import EnvSpec, EpisodeStats
+from jrew.types import EpisodeStats
 
 ESTIMATORS = ("reinforce", "rloo", "grpo")
 
@@ -130,16 +130,8 @@ def check_episode_limit(env: envs.Env, config: PGConfig) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class PG:
+class PG(base.Learner):
     """The critic-free learner bound to the structure of a config; pure methods, static fields."""
-
-    config: PGConfig
-    env: envs.Env
-    dist: distributions.Distribution
-    spec: EnvSpec
-    network: ActorCritic
-    reward: rewards.RewardTransform
-    streams: tuple[str, ...]
 
     def policy_head(self, params, obs):
         return self.network.apply(params, obs, method=ActorCritic.policy)
@@ -213,7 +205,9 @@ def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> bas
     reward = rewards.identity() if reward is None else reward
     env, dist, spec = base.setup(config, config.batch_episodes)
     check_episode_limit(env, config)
-    network = ActorCritic(config.policy_hidden_sizes, None, dist.head_size, dist.name != "categorical", config.activation)
+    network = ActorCritic(
+        config.policy_hidden_sizes, None, dist.head_size, dist.name != "categorical", config.activation
+    )
     learner = PG(config, env, dist, spec, network, reward, base.supported_streams(reward, "pg"))
     act = base.acting(dist, lambda state, obs: learner.policy_head(state.params, obs))
     return base.Trainer(config, env, learner.init, learner.update, config.num_updates, config.steps_per_update, act)

@@ -25,7 +25,7 @@ from einops import rearrange
 from flax import struct
 
 import envs
-from jrew import distributions, normalization, rewards
+from jrew import normalization, rewards
 from jrew.advantages import ESTIMATORS, estimate, normalize_advantages
 from jrew.algos import base
 from jrew.algos.collect import collect
@@ -33,7 +33,7 @@ from jrew.algos.losses import adam, clipped_surrogate
 from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import non_negative, positive, require, require_choice, static, unit_interval
 from jrew.networks import ActorCritic
-from jrew.types import EnvSpec, EpisodeStats
+from jrew.types import EpisodeStats
 
 
 @struct.dataclass
@@ -102,19 +102,11 @@ class PPOState(struct.PyTreeNode):
 
 
 @dataclasses.dataclass(frozen=True)
-class PPO:
+class PPO(base.Learner):
     """PPO bound to the structure of a config: env, distribution, network and reward pipeline.
 
     Its methods are pure functions of their arguments (the object holds static structure only).
     """
-
-    config: PPOConfig
-    env: envs.Env
-    dist: distributions.Distribution
-    spec: EnvSpec
-    network: ActorCritic
-    reward: rewards.RewardTransform
-    streams: tuple[str, ...]
 
     def apply(self, params, obs_stats, obs, method=None):
         if self.config.normalize_observations:
@@ -154,7 +146,8 @@ class PPO:
         head, value = self.apply(params, obs_stats, obs)
         if self.config.normalize_advantages:
             advantage = normalize_advantages(advantage)
-        policy_loss, metrics = clipped_surrogate(self.dist.log_prob(head, action), old_log_prob, advantage, cfg.clip_eps)
+        log_prob = self.dist.log_prob(head, action)
+        policy_loss, metrics = clipped_surrogate(log_prob, old_log_prob, advantage, cfg.clip_eps)
         value_error = (value - target) ** 2
         if self.config.clip_value_loss:
             value_clipped = old_value + jnp.clip(value - old_value, -cfg.clip_eps, cfg.clip_eps)

@@ -196,7 +196,8 @@ def chain(*transforms: RewardTransform) -> RewardTransform:
         return rewards, tuple(new_states), metrics
 
     return RewardTransform(
-        init, apply, tuple(t.hparams for t in transforms), (), "chain", _union(t.streams for t in transforms), transforms
+        init, apply, tuple(t.hparams for t in transforms), (), "chain", _union(t.streams for t in transforms),
+        transforms,
     )
 
 
@@ -318,7 +319,8 @@ def stack_hparams(variants: Sequence[RewardTransform]) -> Any:
                 "hyperparameters (numbers). Train the others in separate runs, or give one transform a numeric "
                 "switch (e.g. a weight per term)."
             )
-    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x, jnp.float32) for x in xs]), *[v.hparams for v in variants])
+    stack = lambda *xs: jnp.stack([jnp.asarray(x, jnp.float32) for x in xs])  # noqa: E731
+    return jax.tree.map(stack, *[v.hparams for v in variants])
 
 
 def _first_difference(a: RewardTransform, b: RewardTransform, path: str) -> str | None:

@@ -33,7 +33,8 @@ def normalize_returns(eps: float = 1e-8, clip: float = 10.0) -> RewardTransform:
             g = r + batch.gamma * g
             return jnp.where(done > 0, 0.0, g), g
 
-        returns, discounted = scan_time(step, restart(state["returns"], batch), (rollout.reward, rollout.done), batch.valid)
+        returns = restart(state["returns"], batch)
+        returns, discounted = scan_time(step, returns, (rollout.reward, rollout.done), batch.valid)
         stats = normalization.update(state["stats"], discounted[..., None], batch.valid)
         std = jnp.sqrt(stats.var[0] + p["eps"])
         shaped = jnp.clip(rollout.reward / std, -p["clip"], p["clip"])
@@ -65,7 +66,8 @@ def hybrid_normalize(components: Sequence[str], weights: Sequence[float] | None 
         x = jnp.stack([check_metric(batch.rollout, c, "hybrid_normalize") for c in components], axis=-1)
         stats = normalization.update(stats, x, batch.valid)
         z = (x - stats.mean) / jnp.sqrt(stats.var + p["eps"])
-        return jnp.sum(p["weights"] * z, axis=-1), stats, {f"{c}_std": jnp.sqrt(stats.var[i]) for i, c in enumerate(components)}
+        stds = {f"{c}_std": jnp.sqrt(stats.var[i]) for i, c in enumerate(components)}
+        return jnp.sum(p["weights"] * z, axis=-1), stats, stds
 
     hparams = {"weights": jnp.asarray(weights, jnp.float32), "eps": eps}
     return transform("hybrid_normalize", apply, init, hparams, static={"components": components})
