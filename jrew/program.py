@@ -9,6 +9,7 @@ axis goes here); the host loop and the run directory do not care.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Sequence
 
 import jax
@@ -31,17 +32,19 @@ class RunAxis:
     seeds_per_variant: tuple[int, ...]
     num_variants: int
 
-    @property
+    # derived once: the host loop reads them after every chunk
+    @functools.cached_property
     def seeds(self) -> list[int]:
         return list(self.seeds_per_variant) * self.num_variants
 
-    @property
+    @functools.cached_property
     def variants(self) -> np.ndarray:
         return np.repeat(np.arange(self.num_variants), len(self.seeds_per_variant))
 
     def __len__(self) -> int:
         return self.num_variants * len(self.seeds_per_variant)
 
+    @functools.cached_property
     def labels(self) -> list[str]:
         """How errors name run i: its seed, and its reward variant when there are several."""
         if self.num_variants == 1:

@@ -166,7 +166,7 @@ class _HostLoop:
                     train_seconds += time.perf_counter() - t
                     if active.all():
                         chunk_seconds.append(time.perf_counter() - t)
-                    check_finite(metrics, update, program.runs.labels(), steps_per_update, self._checkpoint_note())
+                    check_finite(metrics, update, program.runs.labels, steps_per_update, self._checkpoint_note())
                     state, first, update = new_state, update, update + int(active.sum())
                     self._record(state, metrics, first, update, history)
                     sps = (update - start) * steps_per_update * num_runs / max(train_seconds, 1e-9)

@@ -25,7 +25,6 @@ import math
 from typing import Any, Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
 import envs
@@ -148,7 +147,7 @@ class Learner:
 
 
 def check_contract(name: str, state_shape: Any, metrics_shape: dict) -> None:
-    """Raises ``TypeError`` where a learner's state or metrics (from ``jax.eval_shape``) break the contract."""
+    """Raises ``TypeError`` where a learner's state or metrics (shapes and dtypes, per run) break the contract."""
     problems = []
     if not hasattr(state_shape, "update_step"):
         problems.append("its state has no update_step")
@@ -199,7 +198,7 @@ def numeric_inputs(config, hparams, reward: rewards.RewardTransform, reward_hpar
     reward_hparams = reward.hparams if reward_hparams is None else reward_hparams
     if jax.tree_util.tree_structure(reward_hparams) != jax.tree_util.tree_structure(reward.hparams):
         raise ValueError("reward_hparams must have the structure of the trainer's reward transform's hparams")
-    return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), cfg), rewards.as_hparams(reward_hparams)
+    return rewards.as_hparams(cfg), rewards.as_hparams(reward_hparams)
 
 
 def reward_init_key(key: jax.Array) -> jax.Array:
