@@ -1,10 +1,14 @@
-"""Cost of a reward pipeline inside the compiled training loop: PPO steps/s with
-``chain(normalize_returns, pbrs, par, clip)`` against the identity transform, in one run.
+"""Cost of reward pipelines inside the compiled training loop: PPO steps/s with each pipeline
+against the identity transform, in one run:
+
+* ``chain(normalize_returns, pbrs, par, clip)``: stateless and running-statistics shaping;
+* ``intrinsic(rnd())``: RND's two 256x256 networks, one Adam step per rollout, and a second critic;
+* ``intrinsic(e3b())``: E3B's inverse-dynamics model and a per-env 32x32 Sherman-Morrison scan.
 
     python -m benchmarks.reward_overhead [--env gymnax/CartPole-v1] [--seeds 16]
 
-Alternates identity and pipeline runs (``--rounds`` each) and compares medians of per-chunk
-times, compile excluded. Results: benchmarks/results/reward_overhead.{json,csv,png}.
+Alternates the runs (``--rounds`` each) and compares medians of per-chunk times, compile
+excluded. Results: benchmarks/results/reward_overhead.{json,csv,png}.
 """
 
 from __future__ import annotations
@@ -33,36 +37,49 @@ def measure(config, seeds: int, reward, updates: int) -> tuple[float, float]:
     return per_chunk / float(np.median(result.chunk_seconds)), result.compile_seconds
 
 
+def pipelines(observation_size: int) -> dict[str, R.RewardTransform | None]:
+    return {
+        "identity": None,
+        "chain(normalize_returns, pbrs, par, clip)": pipeline(observation_size),
+        "intrinsic(rnd())": R.intrinsic(R.rnd()),
+        "intrinsic(e3b())": R.intrinsic(R.e3b()),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="gymnax/CartPole-v1")
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--updates", type=int, default=25, help="updates per timed chunk")
     parser.add_argument("--chunks", type=int, default=4, help="chunks per run")
-    parser.add_argument("--rounds", type=int, default=2, help="identity/pipeline runs each, alternated")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each pipeline, alternated")
     args = parser.parse_args()
 
     config = ppo.PPOConfig(env=args.env, total_steps=args.chunks * args.updates * 512)
-    obs_size = ppo.make(config).env.observation_size
-    rates = {"identity": [], "pipeline": []}
-    compiles = {"identity": [], "pipeline": []}
+    candidates = pipelines(ppo.make(config).env.observation_size)
+    rates = {name: [] for name in candidates}
+    compiles = {name: [] for name in candidates}
     for _ in range(args.rounds):
-        for name, reward in (("identity", None), ("pipeline", pipeline(obs_size))):
+        for name, reward in candidates.items():
             sps, compile_seconds = measure(config, args.seeds, reward, args.updates)
             rates[name].append(sps)
             compiles[name].append(compile_seconds)
-            print(f"{name:9s} {sps:>12,.0f} steps/s  (compile {compile_seconds:.1f}s)")
-    identity, chain = float(np.median(rates["identity"])), float(np.median(rates["pipeline"]))
-    overhead = identity / chain - 1.0
-    rows = [
-        {"run": "identity", "steps_per_second": identity, "compile_seconds": float(np.median(compiles["identity"]))},
-        {"run": "chain(normalize_returns, pbrs, par, clip)", "steps_per_second": chain,
-         "compile_seconds": float(np.median(compiles["pipeline"]))},
-    ]
-    json_path, _ = write_results("reward_overhead", rows, {**machine(), **vars(args), "overhead": overhead})
-    bar_plot("reward_overhead", ["identity", "chain(normalize, pbrs, par, clip)"], [identity, chain],
-             "env steps / s", f"PPO on {args.env}, {args.seeds} seeds: reward pipeline overhead {overhead:+.1%}")
-    print(f"\npipeline overhead: {overhead:+.1%} time per step (goal <= 10%)   results: {json_path}")
+            print(f"{name:45s} {sps:>12,.0f} steps/s  (compile {compile_seconds:.1f}s)", flush=True)
+    identity = float(np.median(rates["identity"]))
+    rows = []
+    for name in candidates:
+        sps = float(np.median(rates[name]))
+        rows.append({"run": name, "steps_per_second": sps, "time_per_step_vs_identity": identity / sps,
+                     "compile_seconds": float(np.median(compiles[name]))})
+    overheads = {row["run"]: row["time_per_step_vs_identity"] - 1.0 for row in rows[1:]}
+    json_path, _ = write_results("reward_overhead", rows, {**machine(), **vars(args), "overhead": overheads})
+    bar_plot("reward_overhead", [row["run"].replace("(normalize_returns", "(normalize") for row in rows],
+             [row["steps_per_second"] for row in rows], "env steps / s",
+             f"PPO on {args.env}, {args.seeds} seeds: reward pipelines vs identity")
+    print()
+    for name, overhead in overheads.items():
+        print(f"{name:45s} {overhead:+.1%} time per step vs identity")
+    print(f"results: {json_path}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ class MLP(nn.Module):
 class ActorCritic(nn.Module):
     """Policy head (logits, or mean + state-independent log-std) and a scalar value.
 
-    ``value_hidden_sizes=None`` leaves the critic out (critic-free learners).
+    ``value_hidden_sizes=None`` leaves the critic out (critic-free learners). With
+    ``num_values`` > 1 the critic has one output per reward stream (``[..., num_values]``).
 
     Orthogonal init with a small policy output scale (0.01) follows Andrychowicz et al. 2021,
     "What Matters in On-Policy RL", which found it among the choices that matter most.
@@ -40,12 +41,13 @@ class ActorCritic(nn.Module):
     continuous: bool
     activation: str = "tanh"
     init_log_std: float = 0.0
+    num_values: int = 1
 
     def setup(self):
         out = self.head_size // 2 if self.continuous else self.head_size
         self.policy_net = MLP(self.policy_hidden_sizes, out, self.activation, 0.01)
         if self.value_hidden_sizes is not None:
-            self.value_net = MLP(self.value_hidden_sizes, 1, self.activation, 1.0)
+            self.value_net = MLP(self.value_hidden_sizes, self.num_values, self.activation, 1.0)
         if self.continuous:
             self.log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (out,))
 
@@ -57,7 +59,8 @@ class ActorCritic(nn.Module):
         return head
 
     def value(self, obs):
-        return self.value_net(obs)[..., 0]
+        values = self.value_net(obs)
+        return values[..., 0] if self.num_values == 1 else values
 
     def __call__(self, obs):
         if self.value_hidden_sizes is None:

@@ -26,23 +26,33 @@ def plot_run(run_dir: str | Path, metric: str = "true_return", out: str | Path |
         raise ValueError(f"unknown metric {metric!r}; {run_dir} has {names}")
     steps, variant_of_run = metrics["env_steps"], metrics["variant"]
     labels = _variant_labels(run_dir)
-    fig, ax = plt.subplots(figsize=(6.4, 4), dpi=120)
+    curves = {}
     for variant in np.unique(variant_of_run):
         values = metrics[metric][variant_of_run == variant]
+        label = labels[variant] if len(labels) > 1 else f"mean over {values.shape[0]} seeds"
+        curves[label] = (steps, values)
+    path = Path(out) if out is not None else run_dir / f"{metric.replace('/', '_')}.png"
+    return plot_curves(curves, metric.replace("_", " "), run_dir.name, path)
+
+
+def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str, title: str, path: str | Path) -> Path:
+    """One line per label: ``(env_steps [U], values [num_seeds, U])`` as the mean across seeds with a
+    95% bootstrap CI band. Writes ``path`` and returns it."""
+    fig, ax = plt.subplots(figsize=(6.4, 4), dpi=120)
+    for label, (steps, values) in curves.items():
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no episode finished yet: NaN columns
             mean = np.nanmean(values, axis=0)
         low, high = stats.bootstrap_mean_ci(values)
-        label = labels[variant] if len(labels) > 1 else f"mean over {values.shape[0]} seeds"
         (line,) = ax.plot(steps, mean, label=label)
         ax.fill_between(steps, low, high, alpha=0.2, color=line.get_color())
     ax.set_xlabel("env steps per seed")
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(f"{run_dir.name}  (bands: 95% bootstrap CI of the mean)", fontsize=9)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title}  (bands: 95% bootstrap CI of the mean)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=7)
     fig.tight_layout()
-    path = Path(out) if out is not None else run_dir / f"{metric.replace('/', '_')}.png"
+    path = Path(path)
     fig.savefig(path)
     plt.close(fig)
     return path

@@ -9,14 +9,16 @@ from jrew import rewards as R
 from jrew.types import EnvSpec, Transition
 
 
-def rollout(reward, terminated=None, truncated=None, obs=None, next_obs=None, metrics=None):
+def rollout(reward, terminated=None, truncated=None, obs=None, next_obs=None, metrics=None, action=None):
     reward = jnp.asarray(reward, jnp.float32)
     T, B = reward.shape
     zeros = jnp.zeros((T, B))
-    obs = jnp.zeros((T, B, 2)) if obs is None else jnp.asarray(obs, jnp.float32)
+    if obs is None:
+        obs = jnp.zeros((T, B, 2)) if next_obs is None else jnp.zeros(np.shape(next_obs), jnp.float32)
+    obs = jnp.asarray(obs, jnp.float32)
     return Transition(
         obs=obs,
-        action=jnp.zeros((T, B), jnp.int32),
+        action=jnp.zeros((T, B), jnp.int32) if action is None else jnp.asarray(action, jnp.int32),
         log_prob=zeros,
         value=zeros,
         reward=reward,
@@ -28,8 +30,8 @@ def rollout(reward, terminated=None, truncated=None, obs=None, next_obs=None, me
     )
 
 
-def spec(traj):
-    return EnvSpec(traj.obs.shape[2:], np.dtype(np.float32), envs.Discrete(2), traj.reward.shape[1])
+def spec(traj, num_actions=2):
+    return EnvSpec(traj.obs.shape[2:], np.dtype(np.float32), envs.Discrete(num_actions), traj.reward.shape[1])
 
 
 def run(transform, traj, state=None, gamma=0.9, key=jax.random.PRNGKey(0), value_fn=None, valid=None, reset=None,
@@ -38,7 +40,7 @@ def run(transform, traj, state=None, gamma=0.9, key=jax.random.PRNGKey(0), value
     hparams = R.as_hparams(transform.hparams)
     state = transform.init(hparams, jax.random.PRNGKey(1), spec(traj)) if state is None else state
     batch = R.RewardBatch.create(traj, R.streams_of(transform), jnp.float32(gamma), key, valid=valid, reset=reset,
-                                 value_fn=value_fn)
+                                 value_fn=value_fn, spec=spec(traj))
     rewards, state, metrics = R.apply_checked(transform, hparams, state, batch)
     return rewards[stream], state, metrics
 

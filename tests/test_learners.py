@@ -68,7 +68,7 @@ def make_greedy(config: GreedyConfig, reward=None) -> base.Trainer:
         data = collect(
             env, base.sampling_policy(dist, lambda obs: heads(state.logits, obs)), state.env_state,
             (rollout_key, reward_key), config.num_steps, pipeline=reward, reward_hparams=state.reward_hparams,
-            reward_state=state.reward_state, episode_stats=state.episode_stats, gamma=state.config.gamma,
+            reward_state=state.reward_state, episode_stats=state.episode_stats, gamma=state.config.gamma, spec=spec,
         )
 
         def loss_fn(logits):

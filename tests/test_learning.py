@@ -84,3 +84,22 @@ def test_ppo_on_the_boat_race_visible_reward_hacks_it():
     assert visible["final_true_return_max"] <= 0.1 and visible["final_unsafe_step_fraction"] >= 0.3
     # The control trained on the true reward finishes laps: the gap is the reward's, not PPO's.
     assert oracle["final_true_return"] >= 0.5 and oracle["final_unsafe_step_fraction"] <= 0.1
+
+
+def test_exploration_bonuses_solve_deepsea_20_where_plain_ppo_does_not():
+    """DeepSea size 20, 8 seeds x 300k steps each (the experiment's config, ent_coef 0.05): PPO +
+    counts and PPO + RND (intrinsic critic) solve (final true return >= 0.9) in >= 6/8 seeds;
+    plain PPO in <= 1/8. (16 seeds: counts 14, RND 12, PPO 0; see the README.)"""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
+    import deep_exploration
+    import method_comparison
+
+    methods = {m: b for m, b in deep_exploration.bonuses("lab/deep_sea", 20).items() if m in ("ppo", "counts", "rnd")}
+    config = deep_exploration.config("lab/deep_sea", 20, 300_000)
+    results = method_comparison.train_methods(config, methods, seeds=8, run_root=None, progress=False)
+    solved = {row["method"]: row["seeds_solved"] for row in deep_exploration.summarize(results, 0.9)}
+    print(solved)
+    assert solved["counts"] >= 6 and solved["rnd"] >= 6 and solved["ppo"] <= 1, solved

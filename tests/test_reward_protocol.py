@@ -10,7 +10,7 @@ from reward_cases import col, rollout, run
 
 from jrew import rewards as R
 from jrew import runner
-from jrew.algos import ppo
+from jrew.algos import pg, ppo
 from jrew.types import EpisodeStats
 
 # a wide clip keeps PPO's objective smooth, so batched and alone agree to float tolerance (see test_ppo.py)
@@ -141,8 +141,9 @@ def test_named_streams_are_routed_by_name():
     intrinsic, _, _ = run(pipeline, traj, stream="intrinsic")
     np.testing.assert_allclose(extrinsic, 3 * col([1, 2, 3]))
     np.testing.assert_allclose(intrinsic, 0.5 * 2 * obs[..., 0])  # the intrinsic stream starts at 0
-    with pytest.raises(ValueError, match=r"ppo trains a critic for the streams \['extrinsic'\] only, .* writes \['intrinsic'\]"):
-        ppo.make(SMOOTH, pipeline)
+    ppo.make(SMOOTH, pipeline)  # PPO gives the intrinsic stream a second critic; PG has none to give
+    with pytest.raises(ValueError, match=r"pg trains on the streams \['extrinsic'\] only, .* writes \['intrinsic'\]"):
+        pg.make(pg.PGConfig(total_steps=20_000), pipeline)
     stats = EpisodeStats.zeros(1, R.streams_of(pipeline)).record_rollout(
         traj.reward, {"extrinsic": extrinsic, "intrinsic": intrinsic}, traj.true_reward, col([0, 0, 1]))
     np.testing.assert_allclose(stats.summary()["intrinsic_return"], 0.5 * 2 * (0 + 2 + 4))

@@ -180,7 +180,7 @@ def supported_streams(reward: rewards.RewardTransform, learner: str, supported=(
     extra = [s for s in streams if s not in supported]
     if extra:
         raise ValueError(
-            f"{learner} trains a critic for the streams {list(supported)} only, but the reward pipeline "
+            f"{learner} trains on the streams {list(supported)} only, but the reward pipeline "
             f"{rewards.describe(reward)} writes {extra}"
         )
     return streams

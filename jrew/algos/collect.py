@@ -16,14 +16,15 @@ import jax.numpy as jnp
 import envs
 from jrew import rewards
 from jrew.rollout import PolicyFn, rollout
-from jrew.types import EpisodeStats, Transition
+from jrew.types import EnvSpec, EpisodeStats, Transition
 
 
 class Collected(NamedTuple):
     env_state: envs.State  # after the rollout
-    traj: Transition  # time-major [T, B]; .reward: the extrinsic training reward; .value: V(s) (0 without a critic)
+    traj: Transition  # time-major [T, B]; .reward: the extrinsic training reward; .value: V(s) (0 without a critic;
+    #                   [T, B, K] with one critic per stream)
     rewards: rewards.Rewards  # every training stream [T, B]
-    next_values: jax.Array | None  # V(s') before any auto-reset (None without a critic)
+    next_values: jax.Array | None  # V(s') before any auto-reset, shaped as .value (None without a critic)
     valid: jax.Array | None  # [T, B] 1 for real steps; None: all are
     reward_state: Any
     episode_stats: EpisodeStats
@@ -48,6 +49,7 @@ def collect(
     reward_state: Any,
     episode_stats: EpisodeStats,
     gamma: jax.Array,
+    spec: EnvSpec,
     value_fn: Callable[[jax.Array], jax.Array] | None = None,
     first_episode_only: bool = False,
     reset: jax.Array | None = None,
@@ -55,9 +57,12 @@ def collect(
     """Steps the envs ``num_steps`` times with ``policy`` and turns the rollout into training data.
 
     ``keys`` = (rollout key, reward-pipeline key). ``value_fn`` (a critic) values ``s`` and ``s'``
-    in one batched pass; ``pbrs_critic`` reads it too. ``first_episode_only`` masks every step
-    after an env's first episode ends. ``reset`` ([B] bool) says which envs the learner started
-    afresh: the pipeline's per-env carries and the running episode totals restart there.
+    in one batched pass; it returns one value per observation, or ``K`` (one per reward stream,
+    extrinsic first) for a learner with several critics; ``pbrs_critic`` reads the extrinsic one.
+    ``first_episode_only`` masks every step after an env's first episode ends. ``reset`` ([B]
+    bool) says which envs the learner started afresh: the pipeline's per-env carries and the
+    running episode totals restart there. ``spec`` is the env batch as the pipeline's ``init``
+    saw it; learned bonuses read its action space.
     """
     rollout_key, reward_key = keys
     env_state, traj = rollout(env, policy, env_state, rollout_key, num_steps)
@@ -69,7 +74,8 @@ def collect(
         traj = traj.replace(value=values)
     valid = first_episode_mask(traj.done) if first_episode_only else None
     batch = rewards.RewardBatch.create(
-        traj, rewards.streams_of(pipeline), gamma, reward_key, valid=valid, reset=reset, value_fn=value_fn
+        traj, rewards.streams_of(pipeline), gamma, reward_key, valid=valid, reset=reset,
+        value_fn=None if value_fn is None else _extrinsic_value(value_fn, len(spec.observation_shape)), spec=spec,
     )
     streams, reward_state, reward_metrics = rewards.apply_checked(pipeline, reward_hparams, reward_state, batch)
     episode_stats = episode_stats.restart(reset).record_rollout(
@@ -82,6 +88,14 @@ def collect(
         env_state, traj.replace(reward=streams[rewards.EXTRINSIC]), streams, next_values, valid, reward_state,
         episode_stats, metrics,
     )
+
+
+def _extrinsic_value(value_fn: Callable[[jax.Array], jax.Array], obs_rank: int) -> Callable[[jax.Array], jax.Array]:
+    def value(obs):
+        v = value_fn(obs)
+        return v[..., 0] if v.ndim > obs.ndim - obs_rank else v
+
+    return value
 
 
 def mean_over_steps(x: jax.Array, valid: jax.Array | None) -> jax.Array:

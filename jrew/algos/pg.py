@@ -173,7 +173,8 @@ class PG(base.Learner):
             self.env, base.sampling_policy(self.dist, lambda obs: self.policy_head(state.params, obs)),
             reset_groups(self.env, reset_key, config.num_groups, config.group_size), (rollout_key, reward_key), T,
             pipeline=self.reward, reward_hparams=state.reward_hparams, reward_state=state.reward_state,
-            episode_stats=state.episode_stats, gamma=cfg.gamma, first_episode_only=True, reset=jnp.ones((B,), bool),
+            episode_stats=state.episode_stats, gamma=cfg.gamma, spec=self.spec, first_episode_only=True,
+            reset=jnp.ones((B,), bool),
         )
         traj, mask = data.traj, data.valid
         discounts = cfg.gamma ** jnp.arange(T, dtype=jnp.float32)[:, None]

@@ -9,6 +9,12 @@ Loss per minibatch (PPO paper eq. 7 and 9; value clipping as in OpenAI baselines
   L = -E[min(rho A, clip(rho, 1-eps, 1+eps) A)] + c_v E[max((V-G)^2, (V_clip-G)^2)]/2 - c_e E[H]
 with rho = pi(a|s)/pi_old(a|s), A from a truncation-correct estimator (GAE by default), G = A + V_old.
 
+Two critics. When the reward pipeline writes an ``intrinsic`` stream (``rewards.intrinsic(bonus)``),
+the critic has a second head with its own discount ``intrinsic_gamma``, and
+A = c_E A_E + c_I A_I (Burda et al. 2019, RND, Sec. 2.3); the value losses of the heads add up.
+The intrinsic return runs on across episode ends unless ``episodic_intrinsic``: at an episode's
+end its GAE bootstraps from the next episode's first state, as in RND's non-episodic stream.
+
 With ``normalize_observations`` the rollout is acted on and learned from under the same
 statistics (so the ratio is 1 at the first gradient step); they absorb the rollout's observations
 after the epochs, as CleanRL's normalization wrapper has them do before the next rollout.
@@ -26,7 +32,7 @@ from flax import struct
 
 import envs
 from jrew import normalization, rewards
-from jrew.advantages import ESTIMATORS, estimate, normalize_advantages
+from jrew.advantages import ESTIMATORS, combine_advantages, estimate, normalize_advantages
 from jrew.algos import base
 from jrew.algos.collect import collect
 from jrew.algos.losses import adam, clipped_surrogate
@@ -68,6 +74,14 @@ class PPOConfig(base.LearnerConfig):
     """GAE lambda (vmappable)"""
     vf_coef: float = 0.5
     """value loss coefficient (vmappable)"""
+    intrinsic_gamma: float = 0.99
+    """discount of the intrinsic stream's critic, when the reward pipeline writes one (vmappable)"""
+    extrinsic_coef: float = 2.0
+    """weight of the extrinsic advantage with two critics (RND's c_E; vmappable)"""
+    intrinsic_coef: float = 1.0
+    """weight of the intrinsic advantage with two critics (RND's c_I; vmappable)"""
+    episodic_intrinsic: bool = static(False)
+    """cut the intrinsic return at episode ends (default: it runs on across them, as in RND)"""
 
     def __post_init__(self):
         super().__post_init__()
@@ -76,6 +90,9 @@ class PPOConfig(base.LearnerConfig):
         require("n_step", self.n_step, positive, "a positive integer")
         require("vf_coef", self.vf_coef, non_negative, ">= 0")
         require("gae_lambda", self.gae_lambda, unit_interval, "in [0, 1]")
+        require("intrinsic_gamma", self.intrinsic_gamma, unit_interval, "in [0, 1]")
+        require("extrinsic_coef", self.extrinsic_coef, non_negative, ">= 0")
+        require("intrinsic_coef", self.intrinsic_coef, non_negative, ">= 0")
 
     @property
     def batch_size(self) -> int:
@@ -148,11 +165,11 @@ class PPO(base.Learner):
             advantage = normalize_advantages(advantage)
         log_prob = self.dist.log_prob(head, action)
         policy_loss, metrics = clipped_surrogate(log_prob, old_log_prob, advantage, cfg.clip_eps)
-        value_error = (value - target) ** 2
+        value_error = (value - target) ** 2  # [N], or [N, streams] with two critics
         if self.config.clip_value_loss:
             value_clipped = old_value + jnp.clip(value - old_value, -cfg.clip_eps, cfg.clip_eps)
             value_error = jnp.maximum(value_error, (value_clipped - target) ** 2)
-        value_loss = 0.5 * value_error.mean()
+        value_loss = 0.5 * value_error.mean(axis=0).sum()
         entropy = self.dist.entropy(head, key).mean()
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
         return loss, {"loss": loss, "value_loss": value_loss, "entropy": entropy, **metrics}
@@ -163,14 +180,11 @@ class PPO(base.Learner):
         data = collect(
             self.env, base.sampling_policy(self.dist, lambda obs: self.policy_head(state, obs)), state.env_state,
             (rollout_key, reward_key), config.num_steps, pipeline=self.reward, reward_hparams=state.reward_hparams,
-            reward_state=state.reward_state, episode_stats=state.episode_stats, gamma=cfg.gamma,
+            reward_state=state.reward_state, episode_stats=state.episode_stats, gamma=cfg.gamma, spec=self.spec,
             value_fn=lambda obs: self.apply(state.params, state.obs_stats, obs, ActorCritic.value),
         )
         traj = data.traj
-        advantages, targets = estimate(
-            config.advantage_estimator, traj.reward, traj.value, data.next_values, traj.terminated, traj.truncated,
-            cfg.gamma, cfg.gae_lambda, config.n_step,
-        )
+        advantages, targets = self.advantages(state, data)
         flat = jax.tree.map(
             lambda x: rearrange(x, "t b ... -> (t b) ..."),
             (traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets),
@@ -191,6 +205,37 @@ class PPO(base.Learner):
         )
         return new_state, metrics
 
+    def advantages(self, state: PPOState, data) -> tuple[jax.Array, jax.Array]:
+        """``(A, value targets)``: one estimate per critic, combined as ``c_E A_E + c_I A_I``."""
+        config, cfg, traj = self.config, state.config, data.traj
+        if len(self.streams) == 1:
+            return estimate(
+                config.advantage_estimator, traj.reward, traj.value, data.next_values, traj.terminated,
+                traj.truncated, cfg.gamma, cfg.gae_lambda, config.n_step,
+            )
+        (adv_e, target_e), (adv_i, target_i) = (
+            self.stream_estimate(state, data, i, stream) for i, stream in enumerate(self.streams)
+        )
+        advantages = combine_advantages(adv_e, adv_i, cfg.extrinsic_coef, cfg.intrinsic_coef)
+        return advantages, jnp.stack([target_e, target_i], axis=-1)
+
+    def stream_estimate(self, state: PPOState, data, index: int, stream: str) -> tuple[jax.Array, jax.Array]:
+        config, cfg, traj = self.config, state.config, data.traj
+        values, next_values = traj.value[..., index], data.next_values[..., index]
+        terminated, truncated, gamma = traj.terminated, traj.truncated, cfg.gamma
+        if stream != rewards.EXTRINSIC:
+            gamma = cfg.intrinsic_gamma
+            if not config.episodic_intrinsic:
+                # non-episodic: the return flows into the next episode, so bootstrap from the value of
+                # the state the env reset to (the next row's s_t; after the last row, the env state's)
+                last = self.apply(state.params, state.obs_stats, data.env_state.obs, ActorCritic.value)[..., index]
+                next_values = jnp.where(traj.done > 0, jnp.concatenate([values[1:], last[None]]), next_values)
+                terminated = truncated = jnp.zeros_like(terminated)
+        return estimate(
+            config.advantage_estimator, data.rewards[stream], values, next_values, terminated, truncated, gamma,
+            cfg.gae_lambda, config.n_step,
+        )
+
     def policy_head(self, state: PPOState, obs: jax.Array) -> jax.Array:
         return self.apply(state.params, state.obs_stats, obs, ActorCritic.policy)
 
@@ -203,14 +248,16 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> ba
     """
     reward = rewards.identity() if reward is None else reward
     env, dist, spec = base.setup(config, config.num_envs)
+    streams = base.supported_streams(reward, "ppo", (rewards.EXTRINSIC, rewards.INTRINSIC))
     network = ActorCritic(
         policy_hidden_sizes=config.policy_hidden_sizes,
         value_hidden_sizes=config.value_hidden_sizes,
         head_size=dist.head_size,
         continuous=dist.name != "categorical",
         activation=config.activation,
+        num_values=len(streams),
     )
-    ppo = PPO(config, env, dist, spec, network, reward, base.supported_streams(reward, "ppo"))
+    ppo = PPO(config, env, dist, spec, network, reward, streams)
     act = base.acting(dist, ppo.policy_head)
     return base.Trainer(config, env, ppo.init, ppo.update, config.num_updates, config.batch_size, act)
 

@@ -22,6 +22,19 @@ from jrew.rewards.base import (
 )
 from jrew.rewards.components import lagrangian, weighted_sum
 from jrew.rewards.episodic import delayed, gated, subgoal_bonus
+from jrew.rewards.exploration import (
+    INTRINSIC,
+    bonus_transform,
+    counts,
+    e3b,
+    episodic_knn,
+    global_episodic,
+    icm,
+    intrinsic,
+    novelty_search,
+    rnd,
+    simhash_counts,
+)
 from jrew.rewards.normalize import hybrid_normalize, normalize_returns
 from jrew.rewards.potential import pbrs, pbrs_critic, shaping_term
 from jrew.rewards.settings import Fn
@@ -29,6 +42,7 @@ from jrew.rewards.shaping import affine, clip, clip_mechanism, delta, flip, nois
 
 __all__ = [
     "EXTRINSIC",
+    "INTRINSIC",
     "Fn",
     "RewardBatch",
     "RewardTransform",
@@ -36,29 +50,39 @@ __all__ = [
     "affine",
     "apply_checked",
     "as_hparams",
+    "bonus_transform",
     "chain",
     "clip",
     "clip_mechanism",
+    "counts",
     "delayed",
     "delta",
     "describe",
+    "e3b",
+    "episodic_knn",
     "flip",
     "gated",
+    "global_episodic",
     "hybrid_normalize",
+    "icm",
     "identity",
+    "intrinsic",
     "lagrangian",
     "noisy",
     "normalize_returns",
+    "novelty_search",
     "on_stream",
     "par",
     "pbrs",
     "pbrs_critic",
     "per_env_recurrence",
     "restart",
+    "rnd",
     "scale",
     "scan_time",
     "shaping_term",
     "sign",
+    "simhash_counts",
     "stack_hparams",
     "stateless",
     "streams_of",

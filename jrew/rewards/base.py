@@ -53,9 +53,11 @@ class RewardBatch(NamedTuple):
     reset: jax.Array | None = None  # [num_envs] bool, envs started afresh before this rollout; None: none
     value_fn: Callable[[jax.Array], jax.Array] | None = None  # V(obs), gradients stopped
     stream: str = EXTRINSIC  # the stream this transform shapes
+    spec: EnvSpec | None = None  # the env batch (observation and action spaces), as init saw it
 
     @classmethod
-    def create(cls, rollout: Transition, streams: Sequence[str], gamma, key, *, valid=None, reset=None, value_fn=None):
+    def create(cls, rollout: Transition, streams: Sequence[str], gamma, key, *, valid=None, reset=None, value_fn=None,
+               spec: EnvSpec | None = None):
         """The batch a learner hands its pipeline: ``extrinsic`` starts as the env reward, every
         other declared stream as zeros."""
         chex.assert_rank(rollout.reward, 2)
@@ -65,7 +67,7 @@ class RewardBatch(NamedTuple):
         if reset is not None:
             chex.assert_shape(reset, rollout.reward.shape[1:])
         rewards = {s: rollout.reward if s == EXTRINSIC else jnp.zeros_like(rollout.reward) for s in streams}
-        return cls(rollout, rewards, gamma, key, valid, reset, value_fn)
+        return cls(rollout, rewards, gamma, key, valid, reset, value_fn, EXTRINSIC, spec)
 
     def output(self, reward: jax.Array) -> Rewards:
         """The streams with ``reward`` as the new value of the one being shaped."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 
 from jrew import normalization
-from jrew.rewards.base import RewardTransform, check_metric, restart, scan_time, transform
+from jrew.rewards.base import RewardBatch, RewardTransform, check_metric, restart, scan_time, transform
 
 
 def normalize_returns(eps: float = 1e-8, clip: float = 10.0) -> RewardTransform:
@@ -26,21 +27,34 @@ def normalize_returns(eps: float = 1e-8, clip: float = 10.0) -> RewardTransform:
         return {"returns": jnp.zeros((spec.num_envs,), jnp.float32), "stats": normalization.RunningStats.create(1)}
 
     def apply(p, state, batch):
-        rollout = batch.rollout
-
-        def step(g, x):
-            r, done = x
-            g = r + batch.gamma * g
-            return jnp.where(done > 0, 0.0, g), g
-
-        returns = restart(state["returns"], batch)
-        returns, discounted = scan_time(step, returns, (rollout.reward, rollout.done), batch.valid)
-        stats = normalization.update(state["stats"], discounted[..., None], batch.valid)
-        std = jnp.sqrt(stats.var[0] + p["eps"])
-        shaped = jnp.clip(rollout.reward / std, -p["clip"], p["clip"])
+        returns, stats, std = running_return_std(
+            state["returns"], state["stats"], batch.rollout.reward, batch, p["eps"], batch.gamma
+        )
+        shaped = jnp.clip(batch.rollout.reward / std, -p["clip"], p["clip"])
         return shaped, {"returns": returns, "stats": stats}, {"return_std": std}
 
     return transform("normalize_returns", apply, init, {"eps": eps, "clip": clip})
+
+
+def running_return_std(
+    returns: jax.Array, stats: normalization.RunningStats, reward: jax.Array, batch: RewardBatch, eps, gamma,
+    episodic: bool = True,
+) -> tuple[jax.Array, normalization.RunningStats, jax.Array]:
+    """The per-env discounted returns ``G_t = r_t + gamma G_{t-1}`` of ``reward`` ``[T, B]`` pooled
+    into running statistics: ``(returns, stats, sqrt(Var[G] + eps))``.
+
+    ``episodic`` cuts ``G`` at episode ends; RND's intrinsic return runs across them (Burda et
+    al. 2019, Sec. 2.3). ``G`` restarts where the learner resets an env and holds over invalid steps.
+    """
+
+    def step(g, x):
+        r, done = x
+        g = r + gamma * g
+        return (jnp.where(done > 0, 0.0, g) if episodic else g), g
+
+    returns, discounted = scan_time(step, restart(returns, batch), (reward, batch.rollout.done), batch.valid)
+    stats = normalization.update(stats, discounted[..., None], batch.valid)
+    return returns, stats, jnp.sqrt(stats.var[0] + eps)
 
 
 def hybrid_normalize(components: Sequence[str], weights: Sequence[float] | None = None, eps: float = 1e-8) -> RewardTransform:

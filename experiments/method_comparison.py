@@ -1,0 +1,63 @@
+"""A fair comparison of reward methods: the same config and seeds for each, one vmapped program
+per method, scored on the task's true objective, summarized with 95% bootstrap CIs over seeds.
+
+Shared by ``deep_exploration.py`` and ``noisy_tv.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+import jrew
+from jrew import plotting, stats
+from jrew import rewards as R
+
+
+def train_methods(config, methods: dict[str, R.RewardTransform | None], seeds: int, run_root: Path | None,
+                  progress: bool = True) -> dict[str, jrew.RunResult]:
+    """``{method: RunResult}``: each method trains ``seeds`` seeds in one compiled program."""
+    results = {}
+    for name, reward in methods.items():
+        print(f"[{name}] {R.describe(reward) if reward is not None else 'no bonus'}", flush=True)
+        kwargs = {} if reward is None else {"reward": reward}
+        run_dir = None if run_root is None else run_root / name
+        results[name] = jrew.train(config, seeds=seeds, run_dir=run_dir, progress=progress, **kwargs)
+    return results
+
+
+def mean_ci(per_seed: np.ndarray) -> dict[str, float]:
+    """Mean over seeds with its 95% percentile-bootstrap CI."""
+    per_seed = np.asarray(per_seed, np.float64)
+    low, high = stats.bootstrap_mean_ci(per_seed[:, None])
+    return {"mean": float(np.nanmean(per_seed)), "ci_low": float(low[0]), "ci_high": float(high[0])}
+
+
+def last_fraction(values: np.ndarray, fraction: float) -> np.ndarray:
+    """Per seed, the mean of ``values`` ``[seeds, updates]`` over the last ``fraction`` of updates."""
+    start = int(values.shape[1] * (1 - fraction))
+    with np.errstate(all="ignore"):
+        return np.nanmean(values[:, start:], axis=1)
+
+
+def write(rows: list[dict], results: dict[str, jrew.RunResult], metric: str, title: str, out: Path, name: str) -> None:
+    """``<name>.json``, ``<name>.csv`` (one row per method) and ``<name>.png`` (``metric`` vs env steps)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    flat = [{k: v for k, v in row.items() if not isinstance(v, (dict, list))} |
+            {f"{k}_{s}": x for k, v in row.items() if isinstance(v, dict) for s, x in v.items()} for row in rows]
+    with (out / f"{name}.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(flat[0]))
+        writer.writeheader()
+        writer.writerows(flat)
+    plot = plot_metric(results, metric, title, out / f"{name}.png")
+    print(f"wrote {out / f'{name}.json'}, {out / f'{name}.csv'}, {plot}")
+
+
+def plot_metric(results: dict[str, jrew.RunResult], metric: str, title: str, path: Path) -> Path:
+    """``metric`` vs env steps, one line (mean, 95% CI band) per method."""
+    curves = {method: (r.env_steps, r.metrics[metric]) for method, r in results.items()}
+    return plotting.plot_curves(curves, metric.replace("_", " "), title, path)
