@@ -17,12 +17,14 @@ from jrew import plotting, stats
 from jrew import rewards as R
 
 
-def train_methods(config, methods: dict[str, R.RewardTransform | None], seeds: int, run_root: Path | None,
+def train_methods(config, methods: dict[str, R.RewardTransform | list | None], seeds: int, run_root: Path | None,
                   progress: bool = True) -> dict[str, jrew.RunResult]:
-    """``{method: RunResult}``: each method trains ``seeds`` seeds in one compiled program."""
+    """``{method: RunResult}``: each method trains ``seeds`` seeds (x its reward variants, when it
+    is a list) in one compiled program."""
     results = {}
     for name, reward in methods.items():
-        print(f"[{name}] {R.describe(reward) if reward is not None else 'no bonus'}", flush=True)
+        variants = reward if isinstance(reward, list) else [reward]
+        print(f"[{name}] {' | '.join(R.describe(r) if r is not None else 'env reward' for r in variants)}", flush=True)
         kwargs = {} if reward is None else {"reward": reward}
         run_dir = None if run_root is None else run_root / name
         results[name] = jrew.train(config, seeds=seeds, run_dir=run_dir, progress=progress, **kwargs)
@@ -50,7 +52,7 @@ def write(rows: list[dict], results: dict[str, jrew.RunResult], metric: str, tit
     flat = [{k: v for k, v in row.items() if not isinstance(v, (dict, list))} |
             {f"{k}_{s}": x for k, v in row.items() if isinstance(v, dict) for s, x in v.items()} for row in rows]
     with (out / f"{name}.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(flat[0]))
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for row in flat for k in row)))
         writer.writeheader()
         writer.writerows(flat)
     plot = plot_metric(results, metric, title, out / f"{name}.png")
@@ -59,5 +61,9 @@ def write(rows: list[dict], results: dict[str, jrew.RunResult], metric: str, tit
 
 def plot_metric(results: dict[str, jrew.RunResult], metric: str, title: str, path: Path) -> Path:
     """``metric`` vs env steps, one line (mean, 95% CI band) per method."""
-    curves = {method: (r.env_steps, r.metrics[metric]) for method, r in results.items()}
+    curves = {}
+    for method, result in results.items():
+        per_variant = result.by_variant(metric)
+        for v, values in enumerate(per_variant):
+            curves[method if len(per_variant) == 1 else f"{method} (variant {v})"] = (result.env_steps, values)
     return plotting.plot_curves(curves, metric.replace("_", " "), title, path)

@@ -48,3 +48,18 @@ def run(transform, traj, state=None, gamma=0.9, key=jax.random.PRNGKey(0), value
 def col(values):
     """A [T, 1] column from a list (one env)."""
     return np.asarray(values, np.float32)[:, None]
+
+
+def assert_resume_is_bit_identical(config, reward, run_dir, metric_names, seeds=2):
+    """Trains ``reward`` uninterrupted and paused at update 3 then resumed; the reward state and
+    ``metric_names`` must match bit for bit. Returns the uninterrupted result."""
+    from jrew import runner
+
+    whole = runner.train(config, seeds=seeds, reward=reward, chunk_updates=2, progress=False)
+    runner.train(config, seeds=seeds, reward=reward, run_dir=run_dir, chunk_updates=2, until_update=3, progress=False)
+    resumed = runner.resume(run_dir, reward=reward, progress=False)
+    same = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), whole.state.reward_state, resumed.state.reward_state)
+    assert all(jax.tree.leaves(same))
+    for name in metric_names:
+        np.testing.assert_array_equal(whole.metrics[name], resumed.metrics[name])
+    return whole

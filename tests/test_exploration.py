@@ -8,10 +8,9 @@ import rlax
 
 import jrew
 from jrew import rewards as R
-from jrew import runner
 from jrew.algos import ppo
 from jrew.rewards import learned
-from tests.reward_cases import col, rollout, run, spec
+from tests.reward_cases import assert_resume_is_bit_identical, col, rollout, run, spec
 
 
 def one_hot_states(states, size):
@@ -220,11 +219,5 @@ def test_a_grid_of_bonus_numbers_is_one_program():
 
 def test_resume_is_bit_identical_with_a_learned_bonus(tmp_path):
     reward = R.intrinsic(R.rnd(hidden_sizes=(32,), feature_size=8))
-    whole = runner.train(DEEP_SEA, reward=reward, seeds=2, chunk_updates=2, progress=False)
-    runner.train(DEEP_SEA, reward=reward, seeds=2, run_dir=tmp_path / "run", chunk_updates=2, until_update=3,
-                 progress=False)
-    resumed = runner.resume(tmp_path / "run", reward=reward, progress=False)
-    same = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), whole.state.reward_state, resumed.state.reward_state)
-    assert all(jax.tree.leaves(same))
-    for name in ("loss", "reward/predictor_loss", "intrinsic_return"):
-        np.testing.assert_array_equal(whole.metrics[name], resumed.metrics[name])
+    assert_resume_is_bit_identical(DEEP_SEA, reward, tmp_path / "run", ("loss", "reward/predictor_loss",
+                                                                       "intrinsic_return"))

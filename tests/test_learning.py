@@ -103,3 +103,27 @@ def test_exploration_bonuses_solve_deepsea_20_where_plain_ppo_does_not():
     solved = {row["method"]: row["seeds_solved"] for row in deep_exploration.summarize(results, 0.9)}
     print(solved)
     assert solved["counts"] >= 6 and solved["rnd"] >= 6 and solved["ppo"] <= 1, solved
+
+
+def test_preference_model_and_return_decomposition_learn_cartpole():
+    """8 seeds x 500k steps each. PPO on an online preference model (2000 synthetic labels) reaches
+    >= 80% of true-reward PPO's final true return; PPO on the decomposed delayed reward beats PPO on
+    the delayed reward by 5x and reaches 200."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
+    import method_comparison
+    import preference_rl
+    import return_decomposition
+
+    config = ppo.PPOConfig(total_steps=500_000)
+    prefs = method_comparison.train_methods(config, preference_rl.methods("gymnax/CartPole-v1", [2000]), 8, None, False)
+    final = {m: r.final("true_return").mean() for m, r in prefs.items()}
+    delayed = method_comparison.train_methods(config, {k: v for k, v in return_decomposition.METHODS.items()
+                                                       if k.startswith("delayed")}, 8, None, False)
+    final.update({m: r.final("true_return").mean() for m, r in delayed.items()})
+    print(final)
+    assert final["preference model"] >= 0.8 * final["true reward"], final
+    decomposed = final["delayed + return decomposition"]
+    assert decomposed >= 200 and decomposed >= 5 * final["delayed reward"], final

@@ -37,6 +37,13 @@ from jrew.rewards.exploration import (
 )
 from jrew.rewards.normalize import hybrid_normalize, normalize_returns
 from jrew.rewards.potential import pbrs, pbrs_critic, shaping_term
+from jrew.rewards.preferences import (
+    aggregate,
+    bradley_terry_loss,
+    preference_model,
+    return_decomposition,
+    synthetic_labels,
+)
 from jrew.rewards.settings import Fn
 from jrew.rewards.shaping import affine, clip, clip_mechanism, delta, flip, noisy, par, scale, sign, symlog, tiered
 
@@ -48,9 +55,11 @@ __all__ = [
     "RewardTransform",
     "Rewards",
     "affine",
+    "aggregate",
     "apply_checked",
     "as_hparams",
     "bonus_transform",
+    "bradley_terry_loss",
     "chain",
     "clip",
     "clip_mechanism",
@@ -76,7 +85,9 @@ __all__ = [
     "pbrs",
     "pbrs_critic",
     "per_env_recurrence",
+    "preference_model",
     "restart",
+    "return_decomposition",
     "rnd",
     "scale",
     "scan_time",
@@ -88,6 +99,7 @@ __all__ = [
     "streams_of",
     "subgoal_bonus",
     "symlog",
+    "synthetic_labels",
     "tiered",
     "transform",
     "valid_mean",

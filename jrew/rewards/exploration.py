@@ -295,7 +295,7 @@ def e3b(coef: float = 1.0, ridge: float = 0.1, learning_rate: float = 3e-4, hidd
         return {"model": model_of(spec).init(key, spec), "cov_inverse": cov_inverse}
 
     def compute(hp, state, batch):
-        model, rollout = model_of(_spec_of(batch)), batch.rollout
+        model, rollout = model_of(learned.spec_of(batch)), batch.rollout
         fresh = jnp.eye(embed_size) / hp["ridge"]
         cov_inverse = state["cov_inverse"]
         if batch.reset is not None:
@@ -345,7 +345,7 @@ def icm(coef: float = 1.0, learning_rate: float = 1e-3, forward_weight: float = 
         return model_of(spec).init(key, spec)
 
     def compute(hp, trained, batch):
-        model = model_of(_spec_of(batch))
+        model = model_of(learned.spec_of(batch))
 
         def loss(params):
             inverse, forward_error, _ = model.losses(params, hp, batch.rollout)
@@ -358,13 +358,6 @@ def icm(coef: float = 1.0, learning_rate: float = 1e-3, forward_weight: float = 
         return forward_error, trained, {"model_loss": total, "forward_loss": forward_loss}
 
     return bonus_transform("icm", compute, init, hparams, {"hidden_sizes": hidden_sizes, "embed_size": embed_size})
-
-
-def _spec_of(batch: RewardBatch):
-    if batch.spec is None:
-        raise ValueError("this bonus learns a dynamics model and needs batch.spec (the env batch's EnvSpec; learners "
-                         "set it, hand-built batches pass RewardBatch.create(..., spec=...))")
-    return batch.spec
 
 
 # ---------------------------------------------------------------- episodic memory (NGU)

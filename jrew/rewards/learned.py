@@ -104,3 +104,11 @@ def inverse_dynamics_loss(prediction: jax.Array, action: jax.Array, encoded: jax
     if discrete:
         return optax.softmax_cross_entropy_with_integer_labels(prediction, action.astype(jnp.int32))
     return 0.5 * jnp.sum((prediction - encoded) ** 2, axis=-1)
+
+
+def spec_of(batch) -> Any:
+    """The batch's ``EnvSpec``, or an error saying who sets it (learned parts need the action space)."""
+    if batch.spec is None:
+        raise ValueError("this transform learns a model of actions and needs batch.spec (the env batch's EnvSpec; "
+                         "learners set it, hand-built batches pass RewardBatch.create(..., spec=...))")
+    return batch.spec

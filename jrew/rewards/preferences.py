@@ -1,0 +1,276 @@
+"""Reward models learned from preferences between trajectory segments, inside the compiled loop.
+
+``preference_model`` is a reward transform with learned state (Christiano et al. 2017, "Deep RL
+from Human Preferences"). Each rollout it:
+
+1. draws ``pairs_per_rollout`` pairs of segments of ``segment_length`` steps from the rollout;
+2. labels them with a synthetic, Boltzmann-rational labeller on the task's *true* reward (no
+   human in the loop; imitation's ``SyntheticGatherer`` does the same), until ``label_budget``
+   labels have been given;
+3. scores the model's preference accuracy on these new, not yet trained-on pairs (held out);
+4. adds them to a ring buffer and takes ``updates_per_rollout`` Adam steps of the Bradley-Terry
+   loss on minibatches of the buffer, for each ensemble member;
+5. replaces the stream's reward by the members' ``r_hat(s, a)``, aggregated (mean, median, min
+   or the conservative ``mean - lambda * std``).
+
+A segment counts up to its first episode end (the steps after it belong to another episode).
+Every number (beta, flip rate, step size, label budget, lambda) is a hyperparameter.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jrew.rewards import learned
+from jrew.rewards.base import RewardTransform, restart, transform
+from jrew.types import Transition
+
+AGGREGATES = ("mean", "median", "min", "mean_minus_std")
+LABELS = ("sample", "probability")
+
+
+def bradley_terry_loss(return_a: jax.Array, return_b: jax.Array, label: jax.Array) -> jax.Array:
+    """``-[y log sigma(R_a - R_b) + (1 - y) log sigma(R_b - R_a)]`` with ``y = P(a > b)`` in [0, 1]
+    (Bradley & Terry 1952; Christiano et al. 2017, eq. 1)."""
+    logit = return_a - return_b
+    return -(label * jax.nn.log_sigmoid(logit) + (1.0 - label) * jax.nn.log_sigmoid(-logit))
+
+
+def synthetic_labels(key: jax.Array, return_a: jax.Array, return_b: jax.Array, beta, flip,
+                     mode: str = "sample") -> jax.Array:
+    """Labels ``y = P(a > b)`` from a Boltzmann-rational labeller of the true returns:
+
+      P(a > b) = sigma(beta * (R_a - R_b)),  then y flipped (1 - y) with probability ``flip``
+
+    ``mode="sample"`` draws ``y ~ Bernoulli(P)`` (0 or 1; 1/2 for equal returns); ``"probability"``
+    gives ``P`` itself, a graded label. ``beta = inf`` is the true ordering.
+    """
+    difference = return_a - return_b
+    tie = difference == 0
+    p = jnp.where(tie, 0.5, jax.nn.sigmoid(jnp.where(tie, 0.0, beta * difference)))
+    k_sample, k_flip = jax.random.split(key)
+    y = p
+    if mode == "sample":  # equal returns: the labeller is indifferent (y = 1/2, as in Christiano et al.)
+        y = jnp.where(tie, 0.5, (jax.random.uniform(k_sample, p.shape) < p).astype(jnp.float32))
+    return jnp.where(jax.random.uniform(k_flip, p.shape) < flip, 1.0 - y, y)
+
+
+def aggregate(values: jax.Array, how: str, lam=1.0) -> jax.Array:
+    """Ensemble members' rewards ``[K, ...]`` as one: mean, median, min, or ``mean - lam * std``
+    (a conservative reward against over-optimization, as in Coste et al. 2024)."""
+    if how == "mean":
+        return values.mean(0)
+    if how == "median":
+        return jnp.median(values, axis=0)
+    if how == "min":
+        return values.min(0)
+    if how == "mean_minus_std":
+        return values.mean(0) - lam * values.std(0)
+    raise ValueError(f"unknown aggregate {how!r}; expected one of {AGGREGATES}")
+
+
+def within_first_episode(done: jax.Array) -> jax.Array:
+    """1 for the steps of a segment ``[..., L]`` up to and including its first episode end, 0 after."""
+    ended_before = jnp.cumsum(done, axis=-1) - done
+    return (ended_before == 0).astype(jnp.float32)
+
+
+def sample_segment_pairs(key: jax.Array, rollout: Transition, valid, num_pairs: int, length: int):
+    """``num_pairs`` pairs of segments from a time-major rollout: a dict of ``[2, P, L, ...]``
+    arrays (obs, action, true_reward) and the step mask ``[2, P, L]`` (first episode, valid)."""
+    T, B = rollout.done.shape
+    if length > T:
+        raise ValueError(f"segment_length ({length}) is longer than the rollout ({T} steps)")
+    k_env, k_start = jax.random.split(key)
+    env = jax.random.randint(k_env, (2, num_pairs), 0, B)
+    start = jax.random.randint(k_start, (2, num_pairs), 0, T - length + 1)
+
+    def take(x):
+        one = lambda e, s: jax.lax.dynamic_slice_in_dim(jnp.take(x, e, axis=1), s, length, axis=0)
+        return jax.vmap(jax.vmap(one))(env, start)
+
+    valid = jnp.ones((T, B)) if valid is None else valid
+    mask = within_first_episode(take(rollout.done)) * take(valid)
+    segments = {"obs": take(learned.features(rollout.obs)), "action": take(rollout.action),
+                "true_reward": take(rollout.true_reward)}
+    return segments, mask
+
+
+def preference_model(
+    segment_length: int = 25,
+    pairs_per_rollout: int = 16,
+    label_budget: float = 2000,
+    buffer_size: int = 4096,
+    ensemble_size: int = 1,
+    aggregate_by: str = "mean",
+    conservative_lambda: float = 1.0,
+    beta: float = 1.0,
+    flip: float = 0.0,
+    labels: str = "sample",
+    learning_rate: float = 1e-3,
+    updates_per_rollout: int = 4,
+    minibatch_pairs: int = 64,
+    hidden_sizes=(64, 64),
+) -> RewardTransform:
+    """An ensemble of ``r_hat(s, a)`` MLPs trained online on synthetic segment preferences by the
+    Bradley-Terry loss; the stream's reward becomes their aggregate (see the module docstring).
+
+    ``label_budget``: the total number of labelled pairs a run may ask for (a hyperparameter: a
+    grid of budgets is one compile). ``labels="probability"`` trains on graded labels
+    ``P(a > b)`` instead of sampled 0/1 ones. Metrics: ``rm_loss``, ``preference_accuracy`` (on
+    each rollout's new pairs before they are trained on, against the true ordering, over pairs
+    whose true returns differ; NaN when none differ), ``labels`` used so far, ``ensemble_std``.
+    """
+    if aggregate_by not in AGGREGATES:
+        raise ValueError(f"preference_model: aggregate_by must be one of {AGGREGATES}, got {aggregate_by!r}")
+    if labels not in LABELS:
+        raise ValueError(f"preference_model: labels must be one of {LABELS}, got {labels!r}")
+    for name, value in (("segment_length", segment_length), ("pairs_per_rollout", pairs_per_rollout),
+                        ("buffer_size", buffer_size), ("ensemble_size", ensemble_size),
+                        ("updates_per_rollout", updates_per_rollout), ("minibatch_pairs", minibatch_pairs)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"preference_model: {name} must be a positive int, got {value!r}")
+    hidden_sizes = tuple(int(h) for h in hidden_sizes)
+    net = learned.MaskedMLP(hidden_sizes, 1)
+    hparams = {"label_budget": label_budget, "conservative_lambda": conservative_lambda, "beta": beta, "flip": flip,
+               "learning_rate": learning_rate}
+
+    def inputs(obs, action, space):
+        return jnp.concatenate([obs, learned.encode_actions(action, space)], axis=-1)
+
+    def rewards_of(params, x):  # [K] params, x [..., F] -> [K, ...]
+        return jax.vmap(lambda p: net.apply(p, x)[..., 0])(params)
+
+    def init(hp, key, spec):
+        size = int(np.prod(spec.observation_shape))
+        action_shape = () if learned.is_discrete(spec.action_space) else tuple(spec.action_space.shape)
+        action_dtype = jnp.int32 if learned.is_discrete(spec.action_space) else jnp.float32
+        x = jnp.zeros((1, size + learned.action_size(spec.action_space)))
+        params = jax.vmap(lambda k: net.init(k, x))(jax.random.split(key, ensemble_size))
+        pairs = (2, buffer_size, segment_length)
+        return {
+            "model": learned.Trained.create(params),
+            "obs": jnp.zeros(pairs + (size,)), "action": jnp.zeros(pairs + action_shape, action_dtype),
+            "mask": jnp.zeros(pairs), "label": jnp.zeros((buffer_size,)),
+            "size": jnp.zeros((), jnp.int32), "labels": jnp.zeros((), jnp.int32),
+        }
+
+    def apply(hp, state, batch):
+        space = learned.spec_of(batch).action_space
+        k_pairs, k_label, k_train = jax.random.split(batch.key, 3)
+        segments, mask = sample_segment_pairs(k_pairs, batch.rollout, batch.valid, pairs_per_rollout, segment_length)
+        true_returns = jnp.sum(segments["true_reward"] * mask, axis=-1)  # [2, P]
+        label = synthetic_labels(k_label, true_returns[0], true_returns[1], hp["beta"], hp["flip"], labels)
+
+        def segment_returns(params, obs, action, step_mask):  # -> [K, P]
+            return jnp.sum(rewards_of(params, inputs(obs, action, space)) * step_mask, axis=-1)
+
+        # held-out accuracy: the new pairs, before training on them, against the true ordering
+        params = state["model"].params
+        predicted = aggregate(segment_returns(params, segments["obs"][0], segments["action"][0], mask[0])
+                              - segment_returns(params, segments["obs"][1], segments["action"][1], mask[1]),
+                              "mean")
+        differ = true_returns[0] != true_returns[1]
+        correct = (predicted > 0) == (true_returns[0] > true_returns[1])
+        accuracy = jnp.where(differ.any(), jnp.sum(differ * correct) / jnp.maximum(differ.sum(), 1), jnp.nan)
+
+        # the labeller answers until the budget is spent
+        asked = state["labels"] + jnp.arange(pairs_per_rollout)
+        answered = asked < hp["label_budget"]
+        slot = jnp.where(answered, (state["size"] + jnp.cumsum(answered) - 1) % buffer_size, buffer_size)
+        put = lambda buf, new, axis: buf.at[(slice(None),) * axis + (slot,)].set(new, mode="drop")
+        new = {"obs": put(state["obs"], segments["obs"], 1), "action": put(state["action"], segments["action"], 1),
+               "mask": put(state["mask"], mask, 1), "label": put(state["label"], label, 0)}
+        count = answered.sum()
+        size = jnp.minimum(state["size"] + count, buffer_size)
+
+        def train_step(trained, key):
+            idx = jax.random.randint(key, (ensemble_size, minibatch_pairs), 0, jnp.maximum(size, 1))
+
+            def loss(params):
+                def member(p, i):
+                    r = [jnp.sum(net.apply(p, inputs(new["obs"][s][i], new["action"][s][i], space))[..., 0]
+                                 * new["mask"][s][i], axis=-1) for s in (0, 1)]
+                    return bradley_terry_loss(r[0], r[1], new["label"][i]).mean()
+
+                per_member = jax.vmap(member)(params, idx)
+                return jnp.where(size > 0, per_member.sum(), 0.0), per_member.mean()
+
+            trained, _, member_loss = learned.adam_step(trained, loss, hp["learning_rate"])
+            return trained, member_loss
+
+        trained, losses = jax.lax.scan(train_step, state["model"], jax.random.split(k_train, updates_per_rollout))
+        members = rewards_of(trained.params, inputs(learned.features(batch.rollout.obs), batch.rollout.action, space))
+        reward = aggregate(members, aggregate_by, hp["conservative_lambda"])
+        metrics = {"rm_loss": losses[-1], "preference_accuracy": accuracy,
+                   "labels": (state["labels"] + count).astype(jnp.float32), "ensemble_std": members.std(0).mean()}
+        new_state = {**new, "model": trained, "size": size, "labels": state["labels"] + count}
+        return reward, new_state, metrics
+
+    static = {"segment_length": segment_length, "pairs_per_rollout": pairs_per_rollout, "buffer_size": buffer_size,
+              "ensemble_size": ensemble_size, "aggregate_by": aggregate_by, "labels": labels,
+              "updates_per_rollout": updates_per_rollout, "minibatch_pairs": minibatch_pairs,
+              "hidden_sizes": hidden_sizes}
+    return transform("preference_model", apply, init, hparams, static)
+
+
+def return_decomposition(learning_rate: float = 1e-3, updates_per_rollout: int = 4, hidden_sizes=(64, 64),
+                         scale: float = 1.0) -> RewardTransform:
+    """Redistributes a delayed return onto the steps that earned it (RUDDER, Arjona-Medina et al.
+    2019; LaRe's regression form): an MLP ``r_hat(s, a)`` trained on
+
+      L = mean over episodes that end in the rollout of (sum_t r_hat(s_t, a_t) - R_episode)^2
+
+    with ``R_episode`` the episode's sum of the incoming reward (e.g. from ``delayed()``), and the
+    stream's reward replaced by ``scale * r_hat``. Episodes that began in an earlier rollout carry
+    their running sums over (the predictions of earlier steps with the parameters of their time,
+    no gradient). ``updates_per_rollout`` Adam steps per rollout, on valid steps only.
+    """
+    if not isinstance(updates_per_rollout, int) or updates_per_rollout < 1:
+        raise ValueError(
+            f"return_decomposition: updates_per_rollout must be a positive int, got {updates_per_rollout!r}")
+    hidden_sizes = tuple(int(h) for h in hidden_sizes)
+    net = learned.MaskedMLP(hidden_sizes, 1)
+
+    def init(hp, key, spec):
+        size = int(np.prod(spec.observation_shape)) + learned.action_size(spec.action_space)
+        zeros = jnp.zeros((spec.num_envs,), jnp.float32)
+        return {"model": learned.Trained.create(net.init(key, jnp.zeros((1, size)))),
+                "predicted_so_far": zeros, "return_so_far": zeros}
+
+    def apply(hp, state, batch):
+        rollout = batch.rollout
+        x = jnp.concatenate([learned.features(rollout.obs),
+                             learned.encode_actions(rollout.action, learned.spec_of(batch).action_space)], axis=-1)
+        valid = jnp.ones_like(rollout.reward) if batch.valid is None else batch.valid
+        carry = restart((state["predicted_so_far"], state["return_so_far"]), batch)
+
+        def episode_sums(r_hat):
+            def step(c, xs):
+                predicted, returned = c
+                r_hat_t, r_t, done, v = xs
+                predicted, returned = predicted + v * r_hat_t, returned + v * r_t
+                ended = (done > 0) & (v > 0)
+                new = (jnp.where(ended, 0.0, predicted), jnp.where(ended, 0.0, returned))
+                return new, (ended, predicted - returned)
+
+            return jax.lax.scan(step, carry, (r_hat, rollout.reward, rollout.done, valid))
+
+        def loss(params):
+            _, (ended, error) = episode_sums(net.apply(params, x)[..., 0])
+            return jnp.sum(ended * error**2) / jnp.maximum(ended.sum(), 1), ()
+
+        def train_step(trained, _):
+            trained, value, _ = learned.adam_step(trained, loss, hp["learning_rate"])
+            return trained, value
+
+        trained, losses = jax.lax.scan(train_step, state["model"], None, updates_per_rollout)
+        r_hat = net.apply(trained.params, x)[..., 0]
+        (predicted, returned), _ = episode_sums(jax.lax.stop_gradient(r_hat))
+        new_state = {"model": trained, "predicted_so_far": predicted, "return_so_far": returned}
+        return hp["scale"] * r_hat, new_state, {"decomposition_loss": losses[0]}
+
+    return transform("return_decomposition", apply, init, {"learning_rate": learning_rate, "scale": scale},
+                     {"updates_per_rollout": updates_per_rollout, "hidden_sizes": hidden_sizes})
