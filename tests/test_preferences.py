@@ -84,6 +84,8 @@ def test_bad_preference_settings_are_named():
         R.preference_model(aggregate_by="max")
     with pytest.raises(ValueError, match="segment_length"):
         R.preference_model(segment_length=0)
+    with pytest.warns(UserWarning, match=r"label_budget \(8000\) exceeds buffer_size \(4096\)"):
+        R.preference_model(label_budget=8000)
     with pytest.raises(ValueError, match=r"segment_length \(40\) is longer than the rollout \(32 steps\)"):
         run(R.preference_model(segment_length=40), states_and_rewards(jax.random.PRNGKey(0)))
 

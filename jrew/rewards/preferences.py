@@ -19,10 +19,13 @@ Every number (beta, flip rate, step size, label budget, lambda) is a hyperparame
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jrew.config import concrete_values
 from jrew.rewards import learned
 from jrew.rewards.base import RewardTransform, restart, transform
 from jrew.types import Transition
@@ -132,6 +135,10 @@ def preference_model(
                         ("updates_per_rollout", updates_per_rollout), ("minibatch_pairs", minibatch_pairs)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"preference_model: {name} must be a positive int, got {value!r}")
+    budget = concrete_values(label_budget)
+    if budget is not None and np.max(budget) > buffer_size:
+        warnings.warn(f"preference_model: label_budget ({np.max(budget):g}) exceeds buffer_size ({buffer_size}); the "
+                      "buffer is a ring, so the oldest labelled pairs are dropped", stacklevel=2)
     hidden_sizes = tuple(int(h) for h in hidden_sizes)
     net = learned.MaskedMLP(hidden_sizes, 1)
     hparams = {"label_budget": label_budget, "conservative_lambda": conservative_lambda, "beta": beta, "flip": flip,
