@@ -52,6 +52,13 @@ class EnvSpec(NamedTuple):
         return cls(tuple(obs.shape), np.dtype(obs.dtype), env.action_space, int(num_envs))
 
 
+def first_episode_mask(done: jax.Array, axis: int = 0) -> jax.Array:
+    """1 for the steps of each sequence's first episode (its last step included), 0 after; the
+    steps run along ``axis`` (time-major rollouts: 0)."""
+    ended_before = jnp.cumsum(done, axis=axis) - done
+    return (ended_before == 0).astype(done.dtype)
+
+
 def select_envs(mask: jax.Array, new: Any, old: Any) -> Any:
     """Per env (leading axis of ``mask``), ``new`` where ``mask`` holds, else ``old``; any pytree."""
 

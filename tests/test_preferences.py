@@ -8,7 +8,7 @@ import pytest
 
 from jrew import rewards as R
 from jrew.algos import ppo
-from jrew.rewards import preferences
+from jrew.types import first_episode_mask
 from tests.reward_cases import assert_resume_is_bit_identical, rollout, run
 
 
@@ -46,7 +46,7 @@ def test_labeller_is_boltzmann_rational_and_flips_at_the_stated_rate():
 
 def test_segments_count_up_to_their_first_episode_end():
     done = jnp.array([0.0, 1.0, 0.0, 1.0])
-    np.testing.assert_array_equal(preferences.within_first_episode(done), [1, 1, 0, 0])
+    np.testing.assert_array_equal(first_episode_mask(done, axis=-1), [1, 1, 0, 0])
 
 
 def states_and_rewards(key, T=32, B=8):

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import envs
 from jrew import rewards
 from jrew.rollout import PolicyFn, rollout
-from jrew.types import EnvSpec, EpisodeStats, Transition
+from jrew.types import EnvSpec, EpisodeStats, Transition, first_episode_mask
 
 
 class Collected(NamedTuple):
@@ -29,12 +29,6 @@ class Collected(NamedTuple):
     reward_state: Any
     episode_stats: EpisodeStats
     metrics: dict[str, jax.Array]  # episode returns, reward/<...> and env/<...>
-
-
-def first_episode_mask(done: jax.Array) -> jax.Array:
-    """1 for the steps of each env's first episode (its last step included), 0 after. ``[T, B]``."""
-    ended_before = jnp.cumsum(done, axis=0) - done
-    return (ended_before == 0).astype(done.dtype)
 
 
 def collect(

@@ -265,11 +265,16 @@ def scan_time(step: Callable, carry: Any, xs: Any, valid: jax.Array | None = Non
     return jax.lax.scan(held, carry, (xs, valid))
 
 
-def restart(carry: Any, batch: RewardBatch) -> Any:
-    """Per-env carries (leading axis ``num_envs``) back to zero for the envs the learner reset."""
+def restart(carry: Any, batch: RewardBatch, fresh: Any = None) -> Any:
+    """Per-env carries (leading axis ``num_envs``) back to ``fresh`` (default: zeros; any pytree
+    that broadcasts against ``carry``) for the envs the learner reset."""
     if batch.reset is None:
         return carry
-    return select_envs(batch.reset, jax.tree.map(jnp.zeros_like, carry), carry)
+    if fresh is None:
+        fresh = jax.tree.map(jnp.zeros_like, carry)
+    else:
+        fresh = jax.tree.map(lambda c, f: jnp.broadcast_to(jnp.asarray(f, c.dtype), c.shape), carry, fresh)
+    return select_envs(batch.reset, fresh, carry)
 
 
 def valid_mean(x: jax.Array, batch: RewardBatch) -> jax.Array:

@@ -29,12 +29,12 @@ from jrew.rewards.base import (
     apply_checked,
     check_transform,
     on_stream,
+    restart,
     scan_time,
     transform,
     valid_mean,
 )
 from jrew.rewards.normalize import running_return_std
-from jrew.types import select_envs
 
 INTRINSIC = "intrinsic"
 Compute = Callable[[Any, Any, RewardBatch], tuple[jax.Array, Any, dict]]  # (hp, state, batch) -> (b, state, metrics)
@@ -101,8 +101,7 @@ def _episodic_counts(table, idx, ones, batch):
         n = t[envs, i]
         return jnp.where(done[:, None] > 0, 0, t), n
 
-    table = select_envs(batch.reset, jnp.zeros_like(table), table) if batch.reset is not None else table
-    return scan_time(step, table, (idx, ones, batch.rollout.done), batch.valid)
+    return scan_time(step, restart(table, batch), (idx, ones, batch.rollout.done), batch.valid)
 
 
 def flatten(obs: jax.Array) -> jax.Array:
@@ -199,7 +198,7 @@ def rnd(coef: float = 1.0, learning_rate: float = 1e-3, hidden_sizes=(256, 256),
 
         def loss(params):
             error = jnp.mean((net.apply(params, x, hp["width"]) - target) ** 2, axis=-1)
-            return learned.weighted_mean(error, batch.valid), error
+            return valid_mean(error, batch), error
 
         predictor, predictor_loss, error = learned.adam_step(state["predictor"], loss, hp["learning_rate"])
         new = {**state, "predictor": predictor, "obs_stats": obs_stats}
@@ -297,13 +296,11 @@ def e3b(coef: float = 1.0, ridge: float = 0.1, learning_rate: float = 3e-4, hidd
     def compute(hp, state, batch):
         model, rollout = model_of(learned.spec_of(batch)), batch.rollout
         fresh = jnp.eye(embed_size) / hp["ridge"]
-        cov_inverse = state["cov_inverse"]
-        if batch.reset is not None:
-            cov_inverse = jnp.where(batch.reset[:, None, None], fresh, cov_inverse)
+        cov_inverse = restart(state["cov_inverse"], batch, fresh)
 
         def loss(params):
             inverse, _, phi_next = model.losses(params, hp, rollout)
-            return learned.weighted_mean(inverse, batch.valid), phi_next
+            return valid_mean(inverse, batch), phi_next
 
         trained, inverse_loss, phi_next = learned.adam_step(state["model"], loss, hp["learning_rate"])
         cov_inverse, b = scan_time(lambda c, x: elliptical_step(c, *x, fresh), cov_inverse,
@@ -349,9 +346,9 @@ def icm(coef: float = 1.0, learning_rate: float = 1e-3, forward_weight: float = 
 
         def loss(params):
             inverse, forward_error, _ = model.losses(params, hp, batch.rollout)
-            forward_loss = learned.weighted_mean(forward_error, batch.valid)
+            forward_loss = valid_mean(forward_error, batch)
             w = hp["forward_weight"]
-            total = (1 - w) * learned.weighted_mean(inverse, batch.valid) + w * forward_loss
+            total = (1 - w) * valid_mean(inverse, batch) + w * forward_loss
             return total, (forward_error, forward_loss)
 
         trained, total, (forward_error, forward_loss) = learned.adam_step(trained, loss, hp["learning_rate"])
@@ -399,10 +396,7 @@ def episodic_knn(coef: float = 1.0, num_neighbors: int = 10, capacity: int = 256
         e = embed(learned.features(batch.rollout.next_obs).reshape(T * B, -1)).reshape(T, B, -1)
         valid = jnp.ones((T, B)) if batch.valid is None else batch.valid
         fresh = empty_memory(B, e.shape[-1])
-        memory, size = state["memory"], state["size"]
-        if batch.reset is not None:
-            memory = jnp.where(batch.reset[:, None, None], fresh, memory)
-            size = jnp.where(batch.reset, 0, size)
+        memory, size = restart((state["memory"], state["size"]), batch, (fresh, 0))
 
         def step(carry, x):
             memory, size, total, count = carry

@@ -69,13 +69,6 @@ def adam_step(
     return Trained(params, opt_state), loss, aux
 
 
-def weighted_mean(x: jax.Array, weights: jax.Array | None) -> jax.Array:
-    """Mean of ``x`` over the entries ``weights`` keeps (all when None)."""
-    if weights is None:
-        return x.mean()
-    return jnp.sum(weights * x) / jnp.maximum(jnp.sum(weights), 1.0)
-
-
 def features(obs: jax.Array, num_leading: int = 2) -> jax.Array:
     """Observations as float32 feature vectors: ``[T, B, ...] -> [T, B, D]``."""
     return obs.reshape(obs.shape[:num_leading] + (-1,)).astype(jnp.float32)

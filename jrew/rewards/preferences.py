@@ -28,7 +28,7 @@ import numpy as np
 from jrew.config import concrete_values
 from jrew.rewards import learned
 from jrew.rewards.base import RewardTransform, restart, transform
-from jrew.types import Transition
+from jrew.types import Transition, first_episode_mask
 
 AGGREGATES = ("mean", "median", "min", "mean_minus_std")
 LABELS = ("sample", "probability")
@@ -74,12 +74,6 @@ def aggregate(values: jax.Array, how: str, lam=1.0) -> jax.Array:
     raise ValueError(f"unknown aggregate {how!r}; expected one of {AGGREGATES}")
 
 
-def within_first_episode(done: jax.Array) -> jax.Array:
-    """1 for the steps of a segment ``[..., L]`` up to and including its first episode end, 0 after."""
-    ended_before = jnp.cumsum(done, axis=-1) - done
-    return (ended_before == 0).astype(jnp.float32)
-
-
 def sample_segment_pairs(key: jax.Array, rollout: Transition, valid, num_pairs: int, length: int):
     """``num_pairs`` pairs of segments from a time-major rollout: a dict of ``[2, P, L, ...]``
     arrays (obs, action, true_reward) and the step mask ``[2, P, L]`` (first episode, valid)."""
@@ -95,7 +89,7 @@ def sample_segment_pairs(key: jax.Array, rollout: Transition, valid, num_pairs: 
         return jax.vmap(jax.vmap(one))(env, start)
 
     valid = jnp.ones((T, B)) if valid is None else valid
-    mask = within_first_episode(take(rollout.done)) * take(valid)
+    mask = first_episode_mask(take(rollout.done), axis=-1) * take(valid)
     segments = {"obs": take(learned.features(rollout.obs)), "action": take(rollout.action),
                 "true_reward": take(rollout.true_reward)}
     return segments, mask
@@ -171,8 +165,11 @@ def preference_model(
         true_returns = jnp.sum(segments["true_reward"] * mask, axis=-1)  # [2, P]
         label = synthetic_labels(k_label, true_returns[0], true_returns[1], hp["beta"], hp["flip"], labels)
 
-        def segment_returns(params, obs, action, step_mask):  # -> [K, P]
-            return jnp.sum(rewards_of(params, inputs(obs, action, space)) * step_mask, axis=-1)
+        def segment_return(p, obs, action, step_mask):  # one member's R_hat of segments [..., L]
+            return jnp.sum(net.apply(p, inputs(obs, action, space))[..., 0] * step_mask, axis=-1)
+
+        def segment_returns(params, obs, action, step_mask):  # every member's: [K, ...]
+            return jax.vmap(segment_return, (0, None, None, None))(params, obs, action, step_mask)
 
         # held-out accuracy: the new pairs, before training on them, against the true ordering
         params = state["model"].params
@@ -198,8 +195,7 @@ def preference_model(
 
             def loss(params):
                 def member(p, i):
-                    r = [jnp.sum(net.apply(p, inputs(new["obs"][s][i], new["action"][s][i], space))[..., 0]
-                                 * new["mask"][s][i], axis=-1) for s in (0, 1)]
+                    r = [segment_return(p, new["obs"][s][i], new["action"][s][i], new["mask"][s][i]) for s in (0, 1)]
                     return bradley_terry_loss(r[0], r[1], new["label"][i]).mean()
 
                 per_member = jax.vmap(member)(params, idx)
