@@ -5,6 +5,7 @@
   jrew plot runs/x
   jrew render runs/x --run 0           (an episode of run 0's policy -> runs/x/episode.gif)
   jrew render --env lab/boat_race      (an episode of random actions)
+  jrew demos runs/x --episodes 10     (expert episodes of run 0's policy -> runs/x/demos.npz)
   jrew envs
 
 ``train`` flags beyond --algo/--seeds/--run-dir/--chunk-updates come from the algorithm's config
@@ -138,6 +139,25 @@ def render_command(argv: list[str]) -> None:
         print(f"frames: {len(render.save_pngs(images, args.frames))} PNGs in {args.frames}")
 
 
+def demos_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="jrew demos", description="Record episodes of a trained run's policy as demonstrations (for GAIL).")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--episodes", type=int, default=10, help="how many episodes to record")
+    parser.add_argument("--run", type=int, default=0, help="which run of run_dir (row order of metrics.csv)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-steps", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=None, help="npz path (default <run_dir>/demos.npz)")
+    args = parser.parse_args(argv)
+    from jrew import demonstrations
+
+    demos = demonstrations.record(args.run_dir, args.episodes, run=args.run, seed=args.seed, max_steps=args.max_steps)
+    path = demonstrations.save(demos, args.out or args.run_dir / "demos.npz")
+    print(f"{len(demos.episode_lengths)} episodes, {demos.num_steps} steps of {demos.env}: true return mean "
+          f"{demos.mean_return:.1f} (min {demos.episode_returns.min():.1f}, max {demos.episode_returns.max():.1f})")
+    print(f"demonstrations: {path}")
+
+
 def envs_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="jrew envs", description="List environment names for --env.")
     parser.add_argument("--family", default=None, help="only names starting with this, e.g. gymnax or brax")
@@ -151,7 +171,7 @@ def envs_command(argv: list[str]) -> None:
 
 COMMANDS = {
     "train": train_command, "resume": resume_command, "plot": plot_command, "render": render_command,
-    "envs": envs_command,
+    "demos": demos_command, "envs": envs_command,
 }
 
 

@@ -35,6 +35,7 @@ def rollout(
         transition = Transition(
             obs=env_state.obs,
             action=raw_action,
+            env_action=env_action,
             log_prob=log_prob,
             value=jnp.zeros_like(log_prob),
             reward=next_state.reward,

@@ -17,13 +17,16 @@ class Transition(struct.PyTreeNode):
     """One env step for a batch of envs; stacked by ``lax.scan`` into a time-major rollout.
 
     ``reward`` is the reward the env emits (what the training signal starts from);
-    ``true_reward`` the task's true objective, which no transform may change. ``next_obs`` is the
+    ``true_reward`` the task's true objective, which no transform may change. ``action`` is the
+    policy's raw sample (what its log-prob is of); ``env_action`` what the env received (clipped
+    or squashed into the action space: what demonstrations record). ``next_obs`` is the
     observation the step led to, *before* any auto-reset: the value of a truncated episode's last
     state is computed from it.
     """
 
     obs: jax.Array
     action: jax.Array
+    env_action: jax.Array
     log_prob: jax.Array
     value: jax.Array
     reward: jax.Array

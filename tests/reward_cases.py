@@ -16,9 +16,11 @@ def rollout(reward, terminated=None, truncated=None, obs=None, next_obs=None, me
     if obs is None:
         obs = jnp.zeros((T, B, 2)) if next_obs is None else jnp.zeros(np.shape(next_obs), jnp.float32)
     obs = jnp.asarray(obs, jnp.float32)
+    action = jnp.zeros((T, B), jnp.int32) if action is None else jnp.asarray(action, jnp.int32)
     return Transition(
         obs=obs,
-        action=jnp.zeros((T, B), jnp.int32) if action is None else jnp.asarray(action, jnp.int32),
+        action=action,
+        env_action=action,
         log_prob=zeros,
         value=zeros,
         reward=reward,

@@ -110,3 +110,11 @@ def test_observation_normalization_is_the_same_for_acting_and_learning():
     state, metrics = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(0))
     assert np.max(metrics["approx_kl"]) < 1e-12 and np.max(metrics["clip_fraction"]) == 0.0
     assert float(state.obs_stats.count) == 4 * 512  # every rollout still reaches the statistics
+
+
+def test_kl_from_the_initial_policy_starts_at_zero_and_grows():
+    cfg = ppo.PPOConfig(total_steps=8 * 512, log_kl_from_init=True)
+    _, metrics = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(0))
+    kl = np.asarray(metrics["kl_from_init"])
+    assert kl[0] == 0.0 and np.all(kl[1:] > 0) and kl[-1] > kl[1], kl
+    assert "kl_from_init" not in jax.eval_shape(ppo.make_train(ppo.PPOConfig(total_steps=512)), jax.random.PRNGKey(0))[1]

@@ -31,6 +31,12 @@ def clipped_surrogate(
     }
 
 
+def k3_kl(log_ratio: jax.Array) -> jax.Array:
+    """Per-sample k3 estimate of ``KL(pi || q)`` from ``log_ratio = log q(a|s) - log pi(a|s)``,
+    ``a ~ pi``: ``exp(x) - x - 1`` (Schulman 2020, "Approximating KL divergence"; unbiased, >= 0)."""
+    return jnp.exp(log_ratio) - log_ratio - 1.0
+
+
 def adam(max_grad_norm, learning_rate) -> optax.GradientTransformation:
     """Adam (eps 1e-5) after a global gradient-norm clip; ``learning_rate`` may be a schedule."""
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate, eps=1e-5))

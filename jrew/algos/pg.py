@@ -30,7 +30,7 @@ from jrew import advantages as adv
 from jrew import rewards
 from jrew.algos import base
 from jrew.algos.collect import collect
-from jrew.algos.losses import adam, clipped_surrogate
+from jrew.algos.losses import adam, clipped_surrogate, k3_kl
 from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import non_negative, require, require_choice, static
 from jrew.networks import ActorCritic
@@ -160,7 +160,7 @@ class PG(base.Learner):
         masked_mean = lambda x: jnp.sum(x * mask) / count  # noqa: E731
         surrogate, metrics = clipped_surrogate(log_prob, old_log_prob, advantage, cfg.clip_eps, masked_mean)
         log_ref_ratio = ref_log_prob - log_prob
-        kl = masked_mean(jnp.exp(log_ref_ratio) - log_ref_ratio - 1.0)  # k3, Schulman 2020
+        kl = masked_mean(k3_kl(log_ref_ratio))
         entropy = masked_mean(self.dist.entropy(head, key))
         loss = surrogate + cfg.kl_coef * kl - cfg.ent_coef * entropy
         return loss, {"loss": loss, "kl_to_reference": kl, "entropy": entropy, **metrics}

@@ -35,7 +35,7 @@ from jrew import normalization, rewards
 from jrew.advantages import ESTIMATORS, combine_advantages, estimate, normalize_advantages
 from jrew.algos import base
 from jrew.algos.collect import collect
-from jrew.algos.losses import adam, clipped_surrogate
+from jrew.algos.losses import adam, clipped_surrogate, k3_kl
 from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import non_negative, positive, require, require_choice, static, unit_interval
 from jrew.networks import ActorCritic
@@ -82,6 +82,9 @@ class PPOConfig(base.LearnerConfig):
     """weight of the intrinsic advantage with two critics (RND's c_I; vmappable)"""
     episodic_intrinsic: bool = static(False)
     """cut the intrinsic return at episode ends (default: it runs on across them, as in RND)"""
+    log_kl_from_init: bool = static(False)
+    """log kl_from_init, KL(pi || pi_0) to the initial policy on each rollout's states (exact for
+    a categorical policy, else a k3 estimate): the x-axis of over-optimization plots; keeps pi_0"""
 
     def __post_init__(self):
         super().__post_init__()
@@ -116,6 +119,7 @@ class PPOState(struct.PyTreeNode):
     key: jax.Array
     update_step: jax.Array
     config: PPOConfig
+    initial_policy: Any = None  # (params, obs_stats) of pi_0, with log_kl_from_init
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,10 +149,11 @@ class PPO(base.Learner):
         cfg, reward_hparams = base.numeric_inputs(config, hparams, self.reward, reward_hparams)
         k_params, k_env, k_state = jax.random.split(key, 3)
         params = self.network.init(k_params, jnp.zeros((1, env.observation_size)))
+        obs_stats = normalization.RunningStats.create(env.observation_size)
         return PPOState(
             params=params,
             opt_state=self.optimizer(cfg).init(params),
-            obs_stats=normalization.RunningStats.create(env.observation_size),
+            obs_stats=obs_stats,
             env_state=jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs)),
             episode_stats=EpisodeStats.zeros(config.num_envs, self.streams),
             reward_hparams=reward_hparams,
@@ -156,6 +161,7 @@ class PPO(base.Learner):
             key=k_state,
             update_step=jnp.zeros((), jnp.int32),
             config=cfg,
+            initial_policy=(params, obs_stats) if config.log_kl_from_init else None,
         )
 
     def loss(self, params, obs_stats, cfg: PPOConfig, batch, key):
@@ -198,6 +204,8 @@ class PPO(base.Learner):
             obs_stats = normalization.update(obs_stats, traj.obs)
         metrics.update(data.metrics)
         metrics["learning_rate"] = self.learning_rate(cfg, state.update_step)
+        if config.log_kl_from_init:
+            metrics["kl_from_init"] = self.kl_from_init(state, traj)
         new_state = state.replace(
             params=params, opt_state=opt_state, obs_stats=obs_stats, env_state=data.env_state,
             episode_stats=data.episode_stats, reward_state=data.reward_state, key=key,
@@ -235,6 +243,15 @@ class PPO(base.Learner):
             config.advantage_estimator, data.rewards[stream], values, next_values, terminated, truncated, gamma,
             cfg.gae_lambda, config.n_step,
         )
+
+    def kl_from_init(self, state: PPOState, traj) -> jax.Array:
+        """KL(pi || pi_0) over the rollout's states: exact for a categorical policy, else the k3
+        estimate on the rollout's actions (Schulman 2020)."""
+        initial = self.apply(*state.initial_policy, traj.obs, ActorCritic.policy)
+        if self.dist.name == "categorical":
+            log_p = jax.nn.log_softmax(self.policy_head(state, traj.obs))
+            return jnp.sum(jnp.exp(log_p) * (log_p - jax.nn.log_softmax(initial)), axis=-1).mean()
+        return k3_kl(self.dist.log_prob(initial, traj.action) - traj.log_prob).mean()
 
     def policy_head(self, state: PPOState, obs: jax.Array) -> jax.Array:
         return self.apply(state.params, state.obs_stats, obs, ActorCritic.policy)

@@ -20,6 +20,7 @@ from jrew.rewards.base import (
     transform,
     valid_mean,
 )
+from jrew.rewards.adversarial import gail
 from jrew.rewards.components import lagrangian, weighted_sum
 from jrew.rewards.episodic import delayed, gated, subgoal_bonus
 from jrew.rewards.exploration import (
@@ -38,9 +39,11 @@ from jrew.rewards.exploration import (
 from jrew.rewards.normalize import hybrid_normalize, normalize_returns
 from jrew.rewards.potential import pbrs, pbrs_critic, shaping_term
 from jrew.rewards.preferences import (
+    PreferenceSet,
     aggregate,
     bradley_terry_loss,
     preference_model,
+    preference_set,
     return_decomposition,
     synthetic_labels,
 )
@@ -51,6 +54,7 @@ __all__ = [
     "EXTRINSIC",
     "INTRINSIC",
     "Fn",
+    "PreferenceSet",
     "RewardBatch",
     "RewardTransform",
     "Rewards",
@@ -70,6 +74,7 @@ __all__ = [
     "e3b",
     "episodic_knn",
     "flip",
+    "gail",
     "gated",
     "global_episodic",
     "hybrid_normalize",
@@ -86,6 +91,7 @@ __all__ = [
     "pbrs_critic",
     "per_env_recurrence",
     "preference_model",
+    "preference_set",
     "restart",
     "return_decomposition",
     "rnd",

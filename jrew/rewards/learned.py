@@ -99,6 +99,29 @@ def inverse_dynamics_loss(prediction: jax.Array, action: jax.Array, encoded: jax
     return 0.5 * jnp.sum((prediction - encoded) ** 2, axis=-1)
 
 
+INPUTS = ("state_action", "state_next_state")
+
+
+def check_inputs(owner: str, kind: str) -> None:
+    if kind not in INPUTS:
+        raise ValueError(f"{owner}: inputs must be one of {INPUTS}, got {kind!r}")
+
+
+def input_size(kind: str, spec) -> int:
+    """The width of ``model_inputs(kind, ...)`` for an env batch's ``EnvSpec``."""
+    obs_size = int(np.prod(spec.observation_shape))
+    return obs_size + (action_size(spec.action_space) if kind == "state_action" else obs_size)
+
+
+def model_inputs(kind: str, obs, action, next_obs, action_space, num_leading: int = 2) -> jax.Array:
+    """What a learned reward ``r(s, a)`` (``"state_action"``) or ``r(s, s')`` (``"state_next_state"``,
+    for demonstrations or feedback without actions) sees of each step: ``[*leading, F]``."""
+    check_inputs("model_inputs", kind)
+    second = (encode_actions(action, action_space) if kind == "state_action"
+              else features(next_obs, num_leading))
+    return jnp.concatenate([features(obs, num_leading), second], axis=-1)
+
+
 def spec_of(batch) -> Any:
     """The batch's ``EnvSpec``, or an error saying who sets it (learned parts need the action space)."""
     if batch.spec is None:

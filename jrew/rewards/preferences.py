@@ -20,6 +20,7 @@ Every number (beta, flip rate, step size, label budget, lambda) is a hyperparame
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +29,7 @@ import numpy as np
 from jrew.config import concrete_values
 from jrew.rewards import learned
 from jrew.rewards.base import RewardTransform, restart, transform
-from jrew.types import Transition, first_episode_mask
+from jrew.types import first_episode_mask
 
 AGGREGATES = ("mean", "median", "min", "mean_minus_std")
 LABELS = ("sample", "probability")
@@ -74,10 +75,12 @@ def aggregate(values: jax.Array, how: str, lam=1.0) -> jax.Array:
     raise ValueError(f"unknown aggregate {how!r}; expected one of {AGGREGATES}")
 
 
-def sample_segment_pairs(key: jax.Array, rollout: Transition, valid, num_pairs: int, length: int):
-    """``num_pairs`` pairs of segments from a time-major rollout: a dict of ``[2, P, L, ...]``
-    arrays (obs, action, true_reward) and the step mask ``[2, P, L]`` (first episode, valid)."""
-    T, B = rollout.done.shape
+def sample_segment_pairs(key: jax.Array, inputs: jax.Array, true_reward: jax.Array, done: jax.Array, valid,
+                         num_pairs: int, length: int):
+    """``num_pairs`` pairs of segments of ``length`` steps from time-major step arrays ``[T, B,
+    ...]``: the model inputs ``[2, P, L, F]``, their true rewards ``[2, P, L]`` and the step mask
+    ``[2, P, L]`` (1 on the segment's first episode, where ``valid``)."""
+    T, B = done.shape
     if length > T:
         raise ValueError(f"segment_length ({length}) is longer than the rollout ({T} steps)")
     k_env, k_start = jax.random.split(key)
@@ -89,10 +92,44 @@ def sample_segment_pairs(key: jax.Array, rollout: Transition, valid, num_pairs: 
         return jax.vmap(jax.vmap(one))(env, start)
 
     valid = jnp.ones((T, B)) if valid is None else valid
-    mask = first_episode_mask(take(rollout.done), axis=-1) * take(valid)
-    segments = {"obs": take(learned.features(rollout.obs)), "action": take(rollout.action),
-                "true_reward": take(rollout.true_reward)}
-    return segments, mask
+    mask = first_episode_mask(take(done), axis=-1) * take(valid)
+    return take(inputs), take(true_reward), mask
+
+
+class PreferenceSet(NamedTuple):
+    """Labelled segment pairs: ``inputs [2, P, L, F]`` (what the model sees of each step),
+    ``mask [2, P, L]`` (the steps that count) and ``label [P]`` (``P(a > b)``, 0 to 1)."""
+
+    inputs: jax.Array
+    mask: jax.Array
+    label: jax.Array
+
+    @property
+    def num_pairs(self) -> int:
+        return int(self.label.shape[0])
+
+
+def preference_set(key: jax.Array, episodes, num_pairs: int, segment_length: int = 25, *, beta=1.0,
+                   flip=0.0, labels: str = "sample", inputs: str = "state_action", action_space=None) -> PreferenceSet:
+    """A fixed preference dataset for offline reward learning: ``num_pairs`` segment pairs drawn from
+    recorded ``episodes`` (``jrew.demonstrations.Demonstrations``, of any policy) and labelled by
+    the synthetic labeller on their true rewards. ``action_space`` defaults to the recorded env's."""
+    learned.check_inputs("preference_set", inputs)
+    if labels not in LABELS:
+        raise ValueError(f"preference_set: labels must be one of {LABELS}, got {labels!r}")
+    if action_space is None:
+        import envs
+
+        action_space = envs.make(episodes.env, **episodes.env_kwargs).action_space
+    x = learned.model_inputs(inputs, episodes.obs, episodes.action, episodes.next_obs, action_space, num_leading=1)
+    done = np.zeros(episodes.num_steps, np.float32)
+    done[np.cumsum(episodes.episode_lengths) - 1] = 1.0
+    k_pairs, k_label = jax.random.split(key)
+    column = lambda a: jnp.asarray(a)[:, None]  # the episodes as one long env: [N, 1, ...]
+    segments, true_reward, mask = sample_segment_pairs(
+        k_pairs, column(x), column(episodes.true_reward), column(done), None, num_pairs, segment_length)
+    true_returns = jnp.sum(true_reward * mask, axis=-1)
+    return PreferenceSet(segments, mask, synthetic_labels(k_label, true_returns[0], true_returns[1], beta, flip, labels))
 
 
 def preference_model(
@@ -110,27 +147,48 @@ def preference_model(
     updates_per_rollout: int = 4,
     minibatch_pairs: int = 64,
     hidden_sizes=(64, 64),
+    inputs: str = "state_action",
+    preferences: PreferenceSet | None = None,
+    pretrain_steps: int = 0,
 ) -> RewardTransform:
-    """An ensemble of ``r_hat(s, a)`` MLPs trained online on synthetic segment preferences by the
-    Bradley-Terry loss; the stream's reward becomes their aggregate (see the module docstring).
+    """An ensemble of ``r_hat(s, a)`` (or ``r_hat(s, s')``, ``inputs="state_next_state"``) MLPs
+    trained on segment preferences by the Bradley-Terry loss; the stream's reward becomes their
+    aggregate (see the module docstring).
 
-    ``label_budget``: the total number of labelled pairs a run may ask for (a hyperparameter: a
-    grid of budgets is one compile). ``labels="probability"`` trains on graded labels
-    ``P(a > b)`` instead of sampled 0/1 ones. Metrics: ``rm_loss``, ``preference_accuracy`` (on
-    each rollout's new pairs before they are trained on, against the true ordering, over pairs
-    whose true returns differ; NaN when none differ), ``labels`` used so far, ``ensemble_std``.
+    Online (default): the synthetic labeller labels ``pairs_per_rollout`` pairs of each rollout
+    until ``label_budget`` labels are spent (a hyperparameter: a grid of budgets is one compile);
+    ``labels="probability"`` trains on graded labels ``P(a > b)`` instead of sampled 0/1 ones.
+
+    Offline: ``preferences`` (a fixed ``PreferenceSet``, e.g. from ``preference_set``) fills the
+    buffer, the model takes ``pretrain_steps`` Adam steps on it before the first rollout, and no
+    label is asked for during RL; ``updates_per_rollout=0`` freezes it (a fixed proxy reward).
+
+    Metrics: ``rm_loss``, ``preference_accuracy`` (on pairs of each rollout before any training
+    on them, against the true ordering, over pairs whose true returns differ; NaN when none
+    differ: offline, the accuracy on the policy's current distribution), ``labels`` so far,
+    ``ensemble_std``.
     """
     if aggregate_by not in AGGREGATES:
         raise ValueError(f"preference_model: aggregate_by must be one of {AGGREGATES}, got {aggregate_by!r}")
     if labels not in LABELS:
         raise ValueError(f"preference_model: labels must be one of {LABELS}, got {labels!r}")
-    for name, value in (("segment_length", segment_length), ("pairs_per_rollout", pairs_per_rollout),
-                        ("buffer_size", buffer_size), ("ensemble_size", ensemble_size),
-                        ("updates_per_rollout", updates_per_rollout), ("minibatch_pairs", minibatch_pairs)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"preference_model: {name} must be a positive int, got {value!r}")
+    learned.check_inputs("preference_model", inputs)
+    offline = preferences is not None
+    for name, value, least in (("segment_length", segment_length, 1), ("pairs_per_rollout", pairs_per_rollout, 1),
+                               ("buffer_size", buffer_size, 1), ("ensemble_size", ensemble_size, 1),
+                               ("updates_per_rollout", updates_per_rollout, 0 if offline else 1),
+                               ("minibatch_pairs", minibatch_pairs, 1), ("pretrain_steps", pretrain_steps, 0)):
+        if not isinstance(value, int) or value < least:
+            raise ValueError(f"preference_model: {name} must be an int >= {least}, got {value!r}")
+    if offline:
+        if preferences.inputs.shape[2] != segment_length:
+            raise ValueError(f"preference_model: the preferences' segments have {preferences.inputs.shape[2]} steps, "
+                             f"segment_length is {segment_length}")
+        buffer_size = preferences.num_pairs
+    elif pretrain_steps:
+        raise ValueError("preference_model: pretrain_steps needs a fixed preference set (preferences=...)")
     budget = concrete_values(label_budget)
-    if budget is not None and np.max(budget) > buffer_size:
+    if not offline and budget is not None and np.max(budget) > buffer_size:
         warnings.warn(f"preference_model: label_budget ({np.max(budget):g}) exceeds buffer_size ({buffer_size}); the "
                       "buffer is a ring, so the oldest labelled pairs are dropped", stacklevel=2)
     hidden_sizes = tuple(int(h) for h in hidden_sizes)
@@ -138,84 +196,97 @@ def preference_model(
     hparams = {"label_budget": label_budget, "conservative_lambda": conservative_lambda, "beta": beta, "flip": flip,
                "learning_rate": learning_rate}
 
-    def inputs(obs, action, space):
-        return jnp.concatenate([obs, learned.encode_actions(action, space)], axis=-1)
+    def segment_return(p, x, step_mask):  # one member's R_hat of segments [..., L, F]
+        return jnp.sum(net.apply(p, x)[..., 0] * step_mask, axis=-1)
 
-    def rewards_of(params, x):  # [K] params, x [..., F] -> [K, ...]
-        return jax.vmap(lambda p: net.apply(p, x)[..., 0])(params)
+    def segment_returns(params, x, step_mask):  # every member's: [K, ...]
+        return jax.vmap(segment_return, (0, None, None))(params, x, step_mask)
+
+    def train(trained, buffer, size, key, steps, lr):
+        """``steps`` Adam steps of the Bradley-Terry loss on minibatches of the buffer's first
+        ``size`` pairs, each member its own; returns the model and the mean member loss (before
+        each step; one evaluation, no step, for ``steps == 0``)."""
+
+        def loss(params, key):
+            idx = jax.random.randint(key, (ensemble_size, minibatch_pairs), 0, jnp.maximum(size, 1))
+
+            def member(p, i):
+                r = [segment_return(p, buffer["inputs"][s][i], buffer["mask"][s][i]) for s in (0, 1)]
+                return bradley_terry_loss(r[0], r[1], buffer["label"][i]).mean()
+
+            per_member = jax.vmap(member)(params, idx)
+            return jnp.where(size > 0, per_member.sum(), 0.0), per_member.mean()
+
+        if steps == 0:
+            return trained, loss(trained.params, key)[1][None]
+
+        def step(trained, k):
+            trained, _, member_loss = learned.adam_step(trained, lambda p: loss(p, k), lr)
+            return trained, member_loss
+
+        return jax.lax.scan(step, trained, jax.random.split(key, steps))
 
     def init(hp, key, spec):
-        size = int(np.prod(spec.observation_shape))
-        action_shape = () if learned.is_discrete(spec.action_space) else tuple(spec.action_space.shape)
-        action_dtype = jnp.int32 if learned.is_discrete(spec.action_space) else jnp.float32
-        x = jnp.zeros((1, size + learned.action_size(spec.action_space)))
-        params = jax.vmap(lambda k: net.init(k, x))(jax.random.split(key, ensemble_size))
-        pairs = (2, buffer_size, segment_length)
-        return {
-            "model": learned.Trained.create(params),
-            "obs": jnp.zeros(pairs + (size,)), "action": jnp.zeros(pairs + action_shape, action_dtype),
-            "mask": jnp.zeros(pairs), "label": jnp.zeros((buffer_size,)),
-            "size": jnp.zeros((), jnp.int32), "labels": jnp.zeros((), jnp.int32),
-        }
+        k_params, k_pretrain = jax.random.split(key)
+        x = jnp.zeros((1, learned.input_size(inputs, spec)))
+        trained = learned.Trained.create(jax.vmap(lambda k: net.init(k, x))(jax.random.split(k_params, ensemble_size)))
+        if offline:
+            buffer = {"inputs": jnp.asarray(preferences.inputs, jnp.float32),
+                      "mask": jnp.asarray(preferences.mask, jnp.float32),
+                      "label": jnp.asarray(preferences.label, jnp.float32)}
+            size = jnp.asarray(buffer_size, jnp.int32)
+            if pretrain_steps:
+                trained, _ = train(trained, buffer, size, k_pretrain, pretrain_steps, hp["learning_rate"])
+        else:
+            pairs = (2, buffer_size, segment_length)
+            buffer = {"inputs": jnp.zeros(pairs + x.shape[-1:]), "mask": jnp.zeros(pairs),
+                      "label": jnp.zeros((buffer_size,))}
+            size = jnp.zeros((), jnp.int32)
+        return {"model": trained, **buffer, "size": size, "labels": size}
 
     def apply(hp, state, batch):
-        space = learned.spec_of(batch).action_space
+        rollout = batch.rollout
+        x = learned.model_inputs(inputs, rollout.obs, rollout.env_action, rollout.next_obs,
+                                 learned.spec_of(batch).action_space)
         k_pairs, k_label, k_train = jax.random.split(batch.key, 3)
-        segments, mask = sample_segment_pairs(k_pairs, batch.rollout, batch.valid, pairs_per_rollout, segment_length)
-        true_returns = jnp.sum(segments["true_reward"] * mask, axis=-1)  # [2, P]
-        label = synthetic_labels(k_label, true_returns[0], true_returns[1], hp["beta"], hp["flip"], labels)
-
-        def segment_return(p, obs, action, step_mask):  # one member's R_hat of segments [..., L]
-            return jnp.sum(net.apply(p, inputs(obs, action, space))[..., 0] * step_mask, axis=-1)
-
-        def segment_returns(params, obs, action, step_mask):  # every member's: [K, ...]
-            return jax.vmap(segment_return, (0, None, None, None))(params, obs, action, step_mask)
+        segments, true_reward, mask = sample_segment_pairs(
+            k_pairs, x, rollout.true_reward, rollout.done, batch.valid, pairs_per_rollout, segment_length)
+        true_returns = jnp.sum(true_reward * mask, axis=-1)  # [2, P]
 
         # held-out accuracy: the new pairs, before training on them, against the true ordering
         params = state["model"].params
-        predicted = aggregate(segment_returns(params, segments["obs"][0], segments["action"][0], mask[0])
-                              - segment_returns(params, segments["obs"][1], segments["action"][1], mask[1]),
-                              "mean")
+        predicted = aggregate(segment_returns(params, segments[0], mask[0])
+                              - segment_returns(params, segments[1], mask[1]), "mean")
         differ = true_returns[0] != true_returns[1]
         correct = (predicted > 0) == (true_returns[0] > true_returns[1])
         accuracy = jnp.where(differ.any(), jnp.sum(differ * correct) / jnp.maximum(differ.sum(), 1), jnp.nan)
 
-        # the labeller answers until the budget is spent
-        asked = state["labels"] + jnp.arange(pairs_per_rollout)
-        answered = asked < hp["label_budget"]
-        slot = jnp.where(answered, (state["size"] + jnp.cumsum(answered) - 1) % buffer_size, buffer_size)
-        put = lambda buf, new, axis: buf.at[(slice(None),) * axis + (slot,)].set(new, mode="drop")
-        new = {"obs": put(state["obs"], segments["obs"], 1), "action": put(state["action"], segments["action"], 1),
-               "mask": put(state["mask"], mask, 1), "label": put(state["label"], label, 0)}
-        count = answered.sum()
-        size = jnp.minimum(state["size"] + count, buffer_size)
+        buffer = {k: state[k] for k in ("inputs", "mask", "label")}
+        count, size = jnp.zeros((), jnp.int32), state["size"]
+        if not offline:  # the labeller answers until the budget is spent
+            label = synthetic_labels(k_label, true_returns[0], true_returns[1], hp["beta"], hp["flip"], labels)
+            asked = state["labels"] + jnp.arange(pairs_per_rollout)
+            answered = asked < hp["label_budget"]
+            slot = jnp.where(answered, (state["size"] + jnp.cumsum(answered) - 1) % buffer_size, buffer_size)
+            put = lambda buf, new, axis: buf.at[(slice(None),) * axis + (slot,)].set(new, mode="drop")
+            buffer = {"inputs": put(buffer["inputs"], segments, 1), "mask": put(buffer["mask"], mask, 1),
+                      "label": put(buffer["label"], label, 0)}
+            count = answered.sum()
+            size = jnp.minimum(state["size"] + count, buffer_size)
 
-        def train_step(trained, key):
-            idx = jax.random.randint(key, (ensemble_size, minibatch_pairs), 0, jnp.maximum(size, 1))
-
-            def loss(params):
-                def member(p, i):
-                    r = [segment_return(p, new["obs"][s][i], new["action"][s][i], new["mask"][s][i]) for s in (0, 1)]
-                    return bradley_terry_loss(r[0], r[1], new["label"][i]).mean()
-
-                per_member = jax.vmap(member)(params, idx)
-                return jnp.where(size > 0, per_member.sum(), 0.0), per_member.mean()
-
-            trained, _, member_loss = learned.adam_step(trained, loss, hp["learning_rate"])
-            return trained, member_loss
-
-        trained, losses = jax.lax.scan(train_step, state["model"], jax.random.split(k_train, updates_per_rollout))
-        members = rewards_of(trained.params, inputs(learned.features(batch.rollout.obs), batch.rollout.action, space))
+        trained, losses = train(state["model"], buffer, size, k_train, updates_per_rollout, hp["learning_rate"])
+        members = jax.vmap(lambda p: net.apply(p, x)[..., 0])(trained.params)  # [K, T, B]
         reward = aggregate(members, aggregate_by, hp["conservative_lambda"])
         metrics = {"rm_loss": losses[-1], "preference_accuracy": accuracy,
                    "labels": (state["labels"] + count).astype(jnp.float32), "ensemble_std": members.std(0).mean()}
-        new_state = {**new, "model": trained, "size": size, "labels": state["labels"] + count}
+        new_state = {**buffer, "model": trained, "size": size, "labels": state["labels"] + count}
         return reward, new_state, metrics
 
     static = {"segment_length": segment_length, "pairs_per_rollout": pairs_per_rollout, "buffer_size": buffer_size,
               "ensemble_size": ensemble_size, "aggregate_by": aggregate_by, "labels": labels,
               "updates_per_rollout": updates_per_rollout, "minibatch_pairs": minibatch_pairs,
-              "hidden_sizes": hidden_sizes}
+              "hidden_sizes": hidden_sizes, "inputs": inputs,
+              "preferences": f"{buffer_size} fixed pairs" if offline else None, "pretrain_steps": pretrain_steps}
     return transform("preference_model", apply, init, hparams, static)
 
 
@@ -245,8 +316,8 @@ def return_decomposition(learning_rate: float = 1e-3, updates_per_rollout: int =
 
     def apply(hp, state, batch):
         rollout = batch.rollout
-        x = jnp.concatenate([learned.features(rollout.obs),
-                             learned.encode_actions(rollout.action, learned.spec_of(batch).action_space)], axis=-1)
+        x = learned.model_inputs("state_action", rollout.obs, rollout.env_action, rollout.next_obs,
+                                 learned.spec_of(batch).action_space)
         valid = jnp.ones_like(rollout.reward) if batch.valid is None else batch.valid
         carry = restart((state["predicted_so_far"], state["return_so_far"]), batch)
 
