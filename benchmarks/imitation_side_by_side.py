@@ -43,7 +43,7 @@ def imitation_python(path: Path) -> Path:
 def run_imitation(python: Path, seed: int, labels: int, total_steps: int) -> dict:
     start = time.perf_counter()
     out = subprocess.run([str(python), str(HERE / "imitation_preferences.py"), "--seed", str(seed), "--labels",
-                          str(labels), "--total-steps", str(total_steps)], capture_output=True, text=True)
+                          str(labels), "--total-steps", str(total_steps)], capture_output=True, text=True, check=False)
     if out.returncode:
         raise RuntimeError(f"imitation (seed {seed}) failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
