@@ -25,9 +25,8 @@ from pathlib import Path
 import method_comparison as compare
 import numpy as np
 
-import jrew
 from envs import render
-from jrew import demonstrations, run_dir
+from jrew import demonstrations
 from jrew import rewards as R
 from jrew.algos import base, ppo
 
@@ -43,10 +42,8 @@ PRESETS = {
 
 def expert_demonstrations(config, expert_dir: Path, episodes: int) -> demonstrations.Demonstrations:
     """The expert run in ``expert_dir`` (trained there first if absent) and ``episodes`` of its episodes."""
-    if not run_dir.has_run(expert_dir):
-        print(f"[expert] training PPO on the true reward into {expert_dir}", flush=True)
-        jrew.train(config.replace(total_steps=min(config.total_steps, 1_000_000)), seeds=1, run_dir=expert_dir)
-    return demonstrations.record(expert_dir, episodes, seed=12345)
+    expert = compare.expert_run(config.replace(total_steps=min(config.total_steps, 1_000_000)), expert_dir)
+    return demonstrations.record(expert, episodes, seed=12345)
 
 
 def random_return(config, episodes: int = 100) -> float:
@@ -74,7 +71,7 @@ def main() -> None:
         config, {"GAIL": R.chain(R.gail(demos), R.normalize_returns())}, args.seeds, args.run_dir)
     result = results["GAIL"]
     final = result.final("true_return")
-    accuracy = next(v for k, v in result.metrics.items() if k.endswith("discriminator_accuracy"))
+    accuracy = compare.reward_metric(result, "discriminator_accuracy")
     normalized = (final - baseline) / (demos.mean_return - baseline)
     row = {"method": "GAIL (gradient penalty 10)", "env": config.env, "seeds": len(final),
            "expert_episodes": episodes, "expert_steps": demos.num_steps, "env_steps": int(result.env_steps[-1]),

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import jrew
-from jrew import plotting, stats
+from jrew import plotting, run_dir, stats
 from jrew import rewards as R
 
 
@@ -29,6 +29,25 @@ def train_methods(config, methods: dict[str, R.RewardTransform | list | None], s
         run_dir = None if run_root is None else run_root / name
         results[name] = jrew.train(config, seeds=seeds, run_dir=run_dir, progress=progress, **kwargs)
     return results
+
+
+def expert_run(config, expert_dir: Path, reward: R.RewardTransform | None = None) -> Path:
+    """``expert_dir``, where one seed of ``config`` (on ``reward``) has been trained: by an earlier
+    call, or now. Experiments that need an expert (demonstrations, feedback) share it this way."""
+    if not run_dir.has_run(expert_dir):
+        print(f"[expert] training {config.env} ({R.describe(reward) if reward else 'env reward'}) into {expert_dir}",
+              flush=True)
+        jrew.train(config, seeds=1, run_dir=expert_dir, **({} if reward is None else {"reward": reward}))
+    return expert_dir
+
+
+def reward_metric(result: jrew.RunResult, name: str) -> np.ndarray:
+    """The reward pipeline's metric ``name`` (``reward/<name>``, or ``reward/<i>_<transform>/<name>``
+    inside a chain): ``[runs, updates]``."""
+    found = [k for k in result.metrics if k.startswith("reward/") and k.split("/")[-1] == name]
+    if len(found) != 1:
+        raise KeyError(f"expected one reward metric named {name!r}, found {found}")
+    return result.metrics[found[0]]
 
 
 def mean_ci(per_seed: np.ndarray) -> dict[str, float]:

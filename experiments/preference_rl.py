@@ -27,9 +27,8 @@ from jrew.algos import ppo
 
 def methods(env: str, labels: list[float]) -> dict[str, R.RewardTransform | list | None]:
     """The methods; several label budgets are variants of one program (the budget is a number)."""
-    true = R.stateless("true_reward", lambda p, r, batch: batch.rollout.true_reward)
     models = [R.chain(R.preference_model(label_budget=b), R.normalize_returns()) for b in labels]
-    chosen = {"true reward": true, "preference model": models[0] if len(models) == 1 else models}
+    chosen = {"true reward": R.true_reward(), "preference model": models[0] if len(models) == 1 else models}
     if env.startswith("lab/"):
         chosen["visible reward"] = None
     return chosen

@@ -30,7 +30,7 @@ METHODS = {  # the delay as a reward transform
 WRAPPER_METHODS = {  # the env itself pays late (envs' DelayedReward)
     "delayed reward": None,
     "delayed + return decomposition": R.return_decomposition(),
-    "true reward (undelayed)": R.stateless("true_reward", lambda p, r, batch: batch.rollout.true_reward),
+    "true reward (undelayed)": R.true_reward(),
 }
 
 

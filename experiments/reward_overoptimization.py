@@ -36,23 +36,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import envs  # noqa: E402
-import jrew  # noqa: E402
 from envs import render  # noqa: E402
-from jrew import demonstrations, run_dir  # noqa: E402
+from jrew import demonstrations  # noqa: E402
 from jrew import rewards as R  # noqa: E402
 from jrew.algos import ppo  # noqa: E402
 
 ENV = "lab/tomato_watering"
-TRUE_REWARD = R.stateless("true_reward", lambda p, r, batch: batch.rollout.true_reward)
+TRUE_REWARD = R.true_reward()
 
 
 def feedback_episodes(expert_dir: Path, episodes: int) -> demonstrations.Demonstrations:
     """Half the episodes from a safe policy (trained on the true reward into ``expert_dir`` if
     absent), half from a random one."""
-    if not run_dir.has_run(expert_dir):
-        print(f"[safe policy] PPO on the true reward into {expert_dir}", flush=True)
-        jrew.train(ppo.PPOConfig(env=ENV, total_steps=300_000), seeds=1, run_dir=expert_dir, reward=TRUE_REWARD)
-    safe = demonstrations.record(expert_dir, episodes // 2, max_steps=200, reward=TRUE_REWARD)
+    safe_run = compare.expert_run(ppo.PPOConfig(env=ENV, total_steps=300_000), expert_dir, TRUE_REWARD)
+    safe = demonstrations.record(safe_run, episodes // 2, max_steps=200, reward=TRUE_REWARD)
     env = envs.make(ENV)
     random = demonstrations.play(env, render.random_actions(env), episodes - episodes // 2, seed=1, max_steps=200,
                                  env_name=ENV)
@@ -84,8 +81,8 @@ def summarize(results, initial_true: float) -> list[dict]:
             "final_optimized_return": compare.mean_ci(compare.last_fraction(result.metrics["train_return"], 0.1)),
             "final_kl_from_init": compare.mean_ci(compare.last_fraction(result.metrics["kl_from_init"], 0.1)),
             "final_tampering_fraction": compare.mean_ci(compare.last_fraction(result.metrics["env/unsafe"], 0.1)),
-            "final_heldout_accuracy": compare.mean_ci(compare.last_fraction(next(
-                v for k, v in result.metrics.items() if k.endswith("preference_accuracy")), 0.1)),
+            "final_heldout_accuracy": compare.mean_ci(compare.last_fraction(
+                compare.reward_metric(result, "preference_accuracy"), 0.1)),
         })
     return rows
 

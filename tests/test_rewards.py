@@ -211,3 +211,10 @@ def test_chain_applies_in_order_and_prefixes_metrics():
 def test_bad_input_is_refused_at_construction(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_true_reward_replaces_the_visible_reward_by_the_objective():
+    traj = rollout(col([1.0, 2.0, 3.0])).replace(true_reward=jnp.asarray(col([0.0, 5.0, -1.0])))
+    shaped, _, _ = run(R.true_reward(), traj)
+    np.testing.assert_array_equal(shaped, col([0.0, 5.0, -1.0]))
+    assert R.describe(R.true_reward()) == "true_reward()"  # run directories recorded it under this name

@@ -1,5 +1,6 @@
 """Composable, vmappable reward transforms compiled into training (see ``base`` for the protocol)."""
 
+from jrew.rewards.adversarial import gail
 from jrew.rewards.base import (
     EXTRINSIC,
     RewardBatch,
@@ -20,7 +21,6 @@ from jrew.rewards.base import (
     transform,
     valid_mean,
 )
-from jrew.rewards.adversarial import gail
 from jrew.rewards.components import lagrangian, weighted_sum
 from jrew.rewards.episodic import delayed, gated, subgoal_bonus
 from jrew.rewards.exploration import (
@@ -48,7 +48,20 @@ from jrew.rewards.preferences import (
     synthetic_labels,
 )
 from jrew.rewards.settings import Fn
-from jrew.rewards.shaping import affine, clip, clip_mechanism, delta, flip, noisy, par, scale, sign, symlog, tiered
+from jrew.rewards.shaping import (
+    affine,
+    clip,
+    clip_mechanism,
+    delta,
+    flip,
+    noisy,
+    par,
+    scale,
+    sign,
+    symlog,
+    tiered,
+    true_reward,
+)
 
 __all__ = [
     "EXTRINSIC",
@@ -108,6 +121,7 @@ __all__ = [
     "synthetic_labels",
     "tiered",
     "transform",
+    "true_reward",
     "valid_mean",
     "weighted_sum",
 ]

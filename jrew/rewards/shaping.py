@@ -12,6 +12,12 @@ from jrew.config import concrete_values
 from jrew.rewards.base import RewardTransform, check_probability, per_env_recurrence, stateless, transform, valid_mean
 
 
+def true_reward() -> RewardTransform:
+    """The task's true reward in place of the visible one: the oracle control that reward variants
+    (learned, shaped, tamperable) are compared against."""
+    return stateless("true_reward", lambda p, r, batch: batch.rollout.true_reward)
+
+
 def affine(scale: float = 1.0, shift: float = 0.0) -> RewardTransform:
     """``a * r + b``."""
     return stateless("affine", lambda p, r, batch: p["scale"] * r + p["shift"], {"scale": scale, "shift": shift})
