@@ -45,7 +45,7 @@ def main() -> None:
         for name, config in learners(env, args.total_steps).items():
             result = jrew.train(config, seeds=args.seeds, progress=False)
             final = result.final("true_return")
-            low, high = stats.bootstrap_mean_ci(final[:, None])
+            low, high = stats.curve_interval(final[:, None])
             summary = stats.summarize(final)
             rows.append({
                 "task": env, "learner": name, "final_true_return_mean": summary["mean"],

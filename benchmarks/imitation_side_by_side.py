@@ -88,7 +88,7 @@ def main() -> None:
         print(f"[imitation] seed {seed}: {imitation_runs[-1]}", flush=True)
 
     def row(library, returns, seconds_total, seconds_per_seed, **extra):
-        low, high = stats.bootstrap_mean_ci(np.asarray(returns, np.float64)[:, None])
+        low, high = stats.curve_interval(np.asarray(returns, np.float64)[:, None])
         return {"library": library, "seeds": len(returns), "labels": args.labels, "env_steps": args.total_steps,
                 "final_true_return_mean": float(np.mean(returns)), "ci_low": float(low[0]), "ci_high": float(high[0]),
                 "wall_seconds_total": seconds_total, "wall_seconds_per_seed": seconds_per_seed, **extra}

@@ -7,17 +7,13 @@ drawn on the host afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from envs.core import Env, State
-from envs.wrappers import AutoResetWrapper
-
-# (obs [obs_size], key) -> env action for one env
-ActFn = Callable[[jax.Array, jax.Array], jax.Array]
+from envs.episodes import ActFn, scan_episode
 
 
 def random_actions(env: Env) -> ActFn:
@@ -26,27 +22,11 @@ def random_actions(env: Env) -> ActFn:
 
 
 def record_episode(env: Env, act: ActFn, key: jax.Array, max_steps: int = 1000) -> list[State]:
-    """The states of one episode, from reset to its last step (at most ``max_steps`` steps).
-
-    An outer ``AutoResetWrapper`` is stripped so the last state is the episode's own.
-    """
+    """The states of one episode, from reset to its last step (at most ``max_steps`` steps)."""
     if not hasattr(env.unwrapped, "render"):
         raise TypeError(f"{type(env.unwrapped).__name__} has no render(state) method")
-    if isinstance(env, AutoResetWrapper):
-        env = env.env
-    reset_key, act_key = jax.random.split(key)
-
-    @jax.jit
-    def run(reset_key, act_key):
-        first = env.reset(reset_key)
-
-        def body(state, k):
-            state = env.step(state, act(state.obs, k))
-            return state, state
-
-        return first, jax.lax.scan(body, first, jax.random.split(act_key, max_steps))[1]
-
-    first, steps = jax.device_get(run(reset_key, act_key))
+    run = jax.jit(lambda k: scan_episode(env, act, k, max_steps, lambda state, action, nxt: nxt))
+    first, steps = jax.device_get(run(key))
     done = np.asarray(steps.done) > 0
     length = int(np.argmax(done)) + 1 if done.any() else max_steps
     return [first] + [jax.tree.map(lambda x, i=i: x[i], steps) for i in range(length)]

@@ -53,7 +53,7 @@ def reward_metric(result: jrew.RunResult, name: str) -> np.ndarray:
 def mean_ci(per_seed: np.ndarray) -> dict[str, float]:
     """Mean over seeds with its 95% percentile-bootstrap CI."""
     per_seed = np.asarray(per_seed, np.float64)
-    low, high = stats.bootstrap_mean_ci(per_seed[:, None])
+    low, high = stats.curve_interval(per_seed[:, None])
     return {"mean": float(np.nanmean(per_seed)), "ci_low": float(low[0]), "ci_high": float(high[0])}
 
 

@@ -15,29 +15,20 @@ import argparse
 import time
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 
 import jrew
 from jrew import plotting
-from jrew import rewards as R
 from jrew.algos import ppo
-
-
-def column_progress(size: int):
-    def potential(obs):
-        # obs is the one-hot grid (all zeros once the episode has ended)
-        return (jnp.argmax(obs) % size) / size * obs.max()
-
-    return potential
 
 
 def run(size: int, seeds: int, total_steps: int, run_dir: Path | None, progress: bool = True) -> jrew.RunResult:
     config = ppo.PPOConfig(
         env="gymnax/DeepSea-bsuite", env_kwargs=(("size", str(size)),), total_steps=total_steps, num_envs=16, num_steps=32
     )
-    variants = [R.pbrs(column_progress(size), coef=c) for c in (0.0, 1.0)]
-    return jrew.train(config, seeds=seeds, run_dir=run_dir, reward=variants, progress=progress)
+    # the potential by name (envs.named): config.json records the spec, so `jrew resume` needs no Python
+    reward = "pbrs(potential=deep_sea.column, coef=[0.0, 1.0])"
+    return jrew.train(config, seeds=seeds, run_dir=run_dir, reward=reward, progress=progress)
 
 
 def summarize(result: jrew.RunResult, threshold: float = 0.9) -> list[dict]:

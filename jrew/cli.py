@@ -1,12 +1,14 @@
-"""``jrew`` command line: train, resume, plot, render, envs.
+"""``jrew`` command line: train, resume, plot, render, demos, bench, envs.
 
   jrew train --env gymnax/CartPole-v1 --algo ppo --seeds 64 --total-steps 500000 --run-dir runs/x
+  jrew train --env lab/point_goal --reward "pbrs(potential=point_mass.distance, coef=[0, 1])" --eval-every 10
+  jrew bench benchmarks/suites/smoke.toml --out runs/smoke   (a suite of reward variants -> report.md)
   jrew resume runs/x
   jrew plot runs/x
   jrew render runs/x --run 0           (an episode of run 0's policy -> runs/x/episode.gif)
   jrew render --env lab/boat_race      (an episode of random actions)
   jrew demos runs/x --episodes 10     (expert episodes of run 0's policy -> runs/x/demos.npz)
-  jrew envs
+  jrew envs [--transforms | --functions]
 
 ``train`` flags beyond --algo/--seeds/--run-dir/--chunk-updates come from the algorithm's config
 dataclass (``jrew train --algo ppo --help`` lists them).
@@ -33,16 +35,34 @@ class RunArgs:
     """updates per compiled chunk: the progress, metrics and checkpoint interval"""
     until_update: int | None = None
     """pause after this many updates (resume later with `jrew resume`)"""
+    reward: str | None = None
+    """reward pipeline, e.g. "chain(normalize_returns(), pbrs(potential=deep_sea.column, coef=[0, 0.5]))";
+    a list where a number goes is a grid (`jrew envs --transforms` / `--functions` list the names)"""
+    grid: tuple[str, ...] = ()
+    """numeric hyperparameter grids, e.g. learning_rate=3e-4,1e-3 gamma=0.99,0.999 (with --reward's grid: the product)"""
+    eval_every: int | None = None
+    """evaluate every this many updates (eval/true_return in metrics.csv); default: no evaluation"""
+    eval_episodes: int = 16
+    """evaluation episodes per run, with a fixed key (the same initial states for every run)"""
+    eval_stochastic: bool = False
+    """evaluate by sampling the policy instead of taking its mode"""
 
 
 def _report(result, run_dir: Path) -> None:
     from jrew import plotting, stats
+    from jrew import run_dir as files
 
-    s = stats.summarize(result.final("true_return"))
-    print(
-        f"final true return over {len(result.seeds)} seeds: mean {s['mean']:.1f}  IQM {s['iqm']:.1f}  "
-        f"(min {s['min']:.1f}, max {s['max']:.1f})"
-    )
+    labels = files.read_config(run_dir).variant_labels or [""]
+    for metric in ("true_return", "eval/true_return"):
+        if metric not in result.metrics:
+            continue
+        for label, finals in zip(labels, result.final(metric).reshape(len(labels), -1)):
+            s = stats.summarize(finals)
+            print(
+                f"final {metric.replace('_', ' ').replace('/', ' ')} over {finals.size} seeds"
+                f"{' of ' + label if label else ''}: mean {s['mean']:.1f}  "
+                f"IQM {s['iqm']:.1f}  (min {s['min']:.1f}, max {s['max']:.1f})"
+            )
     print(
         f"compile {result.compile_seconds:.1f}s, train {result.train_seconds:.1f}s, "
         f"{result.steps_per_second:,.0f} env steps/s over all seeds"
@@ -66,13 +86,40 @@ def train_command(argv: list[str]) -> None:
         prog=f"jrew train --algo {known.algo}",
         description=f"Train {known.algo} on every seed in one compiled program.",
     )
-    from jrew import runner
+    from jrew import evaluation, runner
+    from jrew.rewards import spec
 
+    num_rewards = len(spec.parse(args.reward)) if args.reward is not None else 1
+    configs = [c for c in grid_configs(config, args.grid) for _ in range(num_rewards)]
     run_dir = args.run_dir or Path("runs") / f"{config.env.replace('/', '_')}-{known.algo}"
+    evaluate = (evaluation.Evaluation(args.eval_every, args.eval_episodes, not args.eval_stochastic)
+                if args.eval_every is not None else None)
     result = runner.train(
-        config, seeds=args.seeds, run_dir=run_dir, chunk_updates=args.chunk_updates, until_update=args.until_update
+        configs, seeds=args.seeds, run_dir=run_dir, reward=args.reward, evaluation=evaluate,
+        chunk_updates=args.chunk_updates, until_update=args.until_update,
     )
     _report(result, run_dir)
+
+
+def grid_configs(config, grids: tuple[str, ...]) -> list:
+    """``config`` once per point of the hyperparameter grids ``("name=v1,v2", ...)``, last varying fastest."""
+    import itertools
+
+    numeric = {f.name for f in dataclasses.fields(config) if f.metadata.get("pytree_node", True)}
+    axes = []
+    for text in grids:
+        name, sep, values = text.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not values.strip():
+            raise ValueError(f"--grid takes name=value1,value2,..., got {text!r}")
+        if name not in numeric:
+            raise ValueError(f"--grid {name!r} is not a numeric hyperparameter of {type(config).__name__}; "
+                             f"gridable: {', '.join(sorted(numeric))}")
+        try:
+            axes.append([(name, float(v)) for v in values.split(",")])
+        except ValueError:
+            raise ValueError(f"--grid {name}: values must be numbers, got {values!r}") from None
+    return [config.replace(**dict(point)) for point in itertools.product(*axes)]
 
 
 def resume_command(argv: list[str]) -> None:
@@ -158,11 +205,56 @@ def demos_command(argv: list[str]) -> None:
     print(f"demonstrations: {path}")
 
 
+def bench_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="jrew bench",
+        description="Run a benchmark suite (TOML) of reward variants and write report.md, Parquet tables and plots. "
+                    "Rerun on the same --out to resume an interrupted suite.")
+    parser.add_argument("suite", type=Path, help="suite file, e.g. benchmarks/suites/smoke.toml")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/bench-<suite name>)")
+    parser.add_argument("--until-update", type=int, default=None,
+                        help="pause every group after this many updates (rerun to continue)")
+    parser.add_argument("--check", action="store_true", help="only read and check the suite, then list its groups")
+    parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples for the CIs")
+    args = parser.parse_args(argv)
+    from jrew import bench
+
+    suite = bench.load(args.suite)
+    runs = sum(len(g.variants) for g in suite.groups) * len(suite.seeds)
+    print(f"suite {suite.name}: {len(suite.tasks)} task(s), {len(suite.variant_names)} variant(s), "
+          f"{len(suite.groups)} program(s), {runs} runs")
+    if args.check:
+        for g in suite.groups:
+            print(f"  {g.task.key:14s} {g.name:24s} {g.algo:4s} {', '.join(v.name for v in g.variants)}")
+        return
+    out = args.out or Path("runs") / f"bench-{suite.name}"
+    records = bench.run_suite(suite, out, until_update=args.until_update)
+    if any(r["status"] != "done" for r in records.values()) or len(records) < len(suite.groups):
+        print(f"paused; rerun the same command to continue: jrew bench {args.suite} --out {out}")
+        return
+    print(f"report: {bench.write_report(suite, out, reps=args.reps)}")
+
+
 def envs_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="jrew envs", description="List environment names for --env.")
     parser.add_argument("--family", default=None, help="only names starting with this, e.g. gymnax or brax")
+    parser.add_argument("--functions", action="store_true", help="list the named potentials and predicates")
+    parser.add_argument("--transforms", action="store_true", help="list the reward transforms for --reward")
     args = parser.parse_args(argv)
     import envs
+
+    if args.transforms:
+        from jrew.rewards import spec
+
+        for text in spec.catalog().values():
+            print(text)
+        return
+    if args.functions:
+        from envs import named
+
+        for name, f in named.all_functions().items():
+            print(f"{name:26s} {f.kind:10s} {f.description}  [{f.envs}]")
+        return
 
     for name, description in envs.describe().items():
         if args.family is None or name.startswith(args.family):
@@ -171,7 +263,7 @@ def envs_command(argv: list[str]) -> None:
 
 COMMANDS = {
     "train": train_command, "resume": resume_command, "plot": plot_command, "render": render_command,
-    "demos": demos_command, "envs": envs_command,
+    "demos": demos_command, "bench": bench_command, "envs": envs_command,
 }
 
 
@@ -183,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     try:
         COMMANDS[argv[0]](argv[1:])
-    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as err:  # SuiteError, RewardSpecError too
         print(f"jrew {argv[0]}: error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.wrappers import AutoResetWrapper
+from envs.episodes import scan_episode
 from jrew.types import first_episode_mask
 
 STEP_ARRAYS = ("obs", "action", "next_obs", "true_reward")
@@ -79,22 +79,13 @@ def play(env, act, num_episodes: int, *, seed: int = 0, max_steps: int = 1000, e
     random policy's episodes)."""
     if not isinstance(num_episodes, int) or num_episodes < 1:
         raise ValueError(f"num_episodes must be a positive int, got {num_episodes!r}")
-    if isinstance(env, AutoResetWrapper):  # the episode's own last step, not the next one's reset
-        env = env.env
 
-    @jax.jit
-    def episode(key):
-        reset_key, act_key = jax.random.split(key)
+    def record(state, action, nxt):
+        return state.obs, action, nxt.obs, nxt.info["true_reward"], nxt.done
 
-        def step(state, k):
-            action = act(state.obs, k)
-            nxt = env.step(state, action)
-            return nxt, (state.obs, action, nxt.obs, nxt.info["true_reward"], nxt.done)
-
-        return jax.lax.scan(step, env.reset(reset_key), jax.random.split(act_key, max_steps))[1]
-
+    episode = jax.jit(jax.vmap(lambda key: scan_episode(env, act, key, max_steps, record)[1]))
     obs, action, next_obs, true_reward, done = jax.device_get(
-        jax.vmap(episode)(jax.random.split(jax.random.PRNGKey(seed), num_episodes)))
+        episode(jax.random.split(jax.random.PRNGKey(seed), num_episodes)))
     mask = np.asarray(first_episode_mask(jnp.asarray(done), axis=1)) > 0  # [episodes, steps]
     unfinished = int(np.sum(~(np.asarray(done) > 0).any(axis=1)))
     if unfinished:

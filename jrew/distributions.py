@@ -27,6 +27,7 @@ class Distribution(NamedTuple):
     log_prob: callable  # (head, raw action) -> log pi(a|s)
     entropy: callable  # (head, key) -> H[pi(.|s)] (exact or one-sample estimate)
     to_env_action: callable  # raw action -> env action
+    mode: callable  # head -> the most likely raw action (a deterministic policy for evaluation)
 
 
 def categorical(n: int) -> Distribution:
@@ -47,6 +48,7 @@ def categorical(n: int) -> Distribution:
         log_prob=log_prob,
         entropy=entropy,
         to_env_action=lambda a: a,
+        mode=lambda logits: jnp.argmax(logits, axis=-1).astype(jnp.int32),
     )
 
 
@@ -83,6 +85,7 @@ def normal(space: Box) -> Distribution:
         log_prob=lambda head, x: _gaussian_log_prob(*_split_gaussian(head), x),
         entropy=entropy,
         to_env_action=lambda x: jnp.clip(x, low, high),
+        mode=lambda head: _split_gaussian(head)[0],
     )
 
 
@@ -118,6 +121,7 @@ def tanh_normal(space: Box) -> Distribution:
         log_prob=log_prob,
         entropy=entropy,
         to_env_action=lambda u: low + (jnp.tanh(u) + 1.0) * 0.5 * (high - low),
+        mode=lambda head: _split_gaussian(head)[0],  # tanh of the Gaussian's mode, as Brax evaluates
     )
 
 

@@ -17,7 +17,7 @@ from jrew.run_dir import INDEX_COLUMNS, has_run, load_metrics, read_config  # no
 
 def plot_run(run_dir: str | Path, metric: str = "true_return", out: str | Path | None = None) -> Path:
     """Plots ``metric`` vs env steps per seed: for each reward variant the mean across seeds with a
-    95% bootstrap CI band. Writes ``run_dir/<metric>.png`` unless ``out`` is given; returns the path.
+    95% bootstrap CI band (rliable). Writes ``run_dir/<metric>.png`` unless ``out`` is given; returns the path.
     """
     run_dir = Path(run_dir)
     metrics = load_metrics(run_dir)
@@ -37,13 +37,15 @@ def plot_run(run_dir: str | Path, metric: str = "true_return", out: str | Path |
 
 def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str, title: str, path: str | Path) -> Path:
     """One line per label: ``(env_steps [U], values [num_seeds, U])`` as the mean across seeds with a
-    95% bootstrap CI band. Writes ``path`` and returns it."""
+    95% bootstrap CI band (rliable). Writes ``path`` and returns it."""
     fig, ax = plt.subplots(figsize=(6.4, 4), dpi=120)
     for label, (steps, values) in curves.items():
+        logged = np.isfinite(values).any(axis=0)  # evaluation metrics exist at evaluation updates only
+        steps, values = steps[logged], values[:, logged]
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no episode finished yet: NaN columns
             mean = np.nanmean(values, axis=0)
-        low, high = stats.bootstrap_mean_ci(values)
+        low, high = stats.curve_interval(values)
         (line,) = ax.plot(steps, mean, label=label)
         ax.fill_between(steps, low, high, alpha=0.2, color=line.get_color())
     ax.set_xlabel("env steps per seed")
@@ -61,4 +63,5 @@ def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str, t
 def _variant_labels(run_dir: Path) -> list[str]:
     if not has_run(run_dir):
         return []
-    return [label if len(label) <= 60 else label[:57] + "..." for label in read_config(run_dir).rewards]
+    record = read_config(run_dir)
+    return [label if len(label) <= 60 else label[:57] + "..." for label in record.variant_labels or record.rewards]

@@ -52,28 +52,56 @@ class RunAxis:
         return [f"variant {v} seed {seed}" for v, seed in zip(self.variants, self.seeds)]
 
 
+def stack_configs(configs: Sequence[Any]) -> Any:
+    """Config variants as one config with a leading variant axis on its numeric leaves.
+
+    The variants must share every static field (they are one compiled program); the error names
+    the first field that differs.
+    """
+    first = configs[0]
+    for i, config in enumerate(configs[1:], start=1):
+        if type(config) is not type(first):
+            raise ValueError(f"config variant {i} is a {type(config).__name__}, variant 0 a {type(first).__name__}")
+        for field in dataclasses.fields(first):
+            if not field.metadata.get("pytree_node", True) and getattr(config, field.name) != getattr(first, field.name):
+                raise ValueError(
+                    f"config variant {i} differs from variant 0 in the static field {field.name!r} "
+                    f"({getattr(config, field.name)!r} vs {getattr(first, field.name)!r}); variants in one "
+                    "program may differ only in numeric hyperparameters"
+                )
+    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x, jnp.float32) for x in xs]), *configs)
+
+
 class Program:
-    """``init`` and ``chunk`` of one learner over a run axis, each compiled once."""
+    """``init`` and ``chunk`` of one learner over a run axis, each compiled once.
+
+    Variant ``v`` trains with ``configs[v]``'s numbers and ``reward_variants[v]``'s pipeline
+    numbers; both lists share the trainer's structure (static fields, transform structure).
+    """
 
     def __init__(self, trainer: Trainer, name: str, reward_variants: Sequence[rewards.RewardTransform],
-                 seeds: Sequence[int], chunk_updates: int):
+                 seeds: Sequence[int], chunk_updates: int, configs: Sequence[Any] | None = None):
         if chunk_updates < 1:
             raise ValueError(f"chunk_updates must be >= 1, got {chunk_updates}")
+        configs = list(configs) if configs is not None else [trainer.config] * len(reward_variants)
+        if len(configs) != len(reward_variants):
+            raise ValueError(f"{len(configs)} config variants for {len(reward_variants)} reward variants; "
+                             "give one of each per variant")
         self.trainer, self.name = trainer, name
         self.runs = RunAxis(tuple(seeds), len(reward_variants))
         self.chunk_updates = min(chunk_updates, trainer.num_updates)
         self.keys = seed_keys(self.runs.seeds)
-        self.reward_hparams = jax.tree.map(
-            lambda x: jnp.repeat(x, len(seeds), axis=0), rewards.stack_hparams(reward_variants)
-        )
-        self._init = jax.jit(jax.vmap(lambda key, hp: trainer.init(key, None, hp)))
+        per_run = lambda x: jnp.repeat(x, len(seeds), axis=0)  # noqa: E731  (variant-major)
+        self.reward_hparams = jax.tree.map(per_run, rewards.stack_hparams(reward_variants))
+        self.config_hparams = jax.tree.map(per_run, stack_configs(configs))
+        self._init = jax.jit(jax.vmap(trainer.init))
         self._chunk = jax.jit(jax.vmap(self._run_chunk, in_axes=(0, None)))
 
     def initial_state(self) -> Any:
-        return self._init(self.keys, self.reward_hparams)
+        return self._init(self.keys, self.config_hparams, self.reward_hparams)
 
     def abstract_state(self) -> Any:
-        return jax.eval_shape(self._init, self.keys, self.reward_hparams)
+        return jax.eval_shape(self._init, self.keys, self.config_hparams, self.reward_hparams)
 
     def compile(self, state: Any) -> Callable[[Any, jax.Array], tuple[Any, dict]]:
         """The chunk compiled ahead of time for ``state``: ``(state, active [K] bool) -> (state, metrics)``."""

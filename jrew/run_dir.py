@@ -2,7 +2,7 @@
 
 Layout::
 
-    run_dir/config.json    algo, config, seeds, reward pipelines, chunk size (what ``resume`` needs)
+    run_dir/config.json    algo, config(s), seeds, reward pipelines, evaluation, chunk size (what ``resume`` needs)
     run_dir/metrics.csv    one row per (update, run): update, env_steps, variant, seed, then metrics
     run_dir/checkpoints/   Orbax checkpoints of the whole training state (``jrew.checkpoints``)
 
@@ -34,6 +34,10 @@ class RunRecord:
     seeds: list[int]  # the seeds of each reward variant
     rewards: list[str]  # jrew.rewards.describe of each reward variant
     chunk_updates: int  # updates per compiled chunk (= metrics and checkpoint interval)
+    config_variants: list[dict[str, Any]] | None = None  # per variant, when hyperparameters vary
+    reward_spec: str | None = None  # the pipeline as text (jrew.rewards.spec): resume rebuilds it
+    variant_labels: list[str] | None = None  # what each variant is, e.g. "pbrs.coef=0.5,learning_rate=0.001"
+    evaluation: dict[str, Any] | None = None  # jrew.evaluation.Evaluation's fields
 
 
 def write_config(run_dir: Path, record: RunRecord) -> None:
@@ -46,7 +50,8 @@ def read_config(run_dir: str | Path) -> RunRecord:
     if not path.exists():
         raise FileNotFoundError(f"no run in {run_dir}: {CONFIG_FILE} is missing")
     saved = json.loads(path.read_text())
-    return RunRecord(saved["algo"], saved["config"], saved["seeds"], saved.get("rewards", []), saved["chunk_updates"])
+    optional = {f.name: saved[f.name] for f in dataclasses.fields(RunRecord) if f.name in saved}
+    return RunRecord(**{"rewards": [], **optional})
 
 
 def has_run(run_dir: Path) -> bool:

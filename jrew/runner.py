@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import time
 import warnings
 from pathlib import Path
@@ -24,10 +25,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import envs
 from jrew import algos, rewards
 from jrew import config as config_lib
+from jrew import evaluation as evaluation_lib
 from jrew import run_dir as files
 from jrew.algos.base import loss_metrics
 from jrew.checkpoints import Checkpoints
+from jrew.evaluation import Evaluation, evaluator
 from jrew.program import Program, seed_keys
+from jrew.rewards import spec
 
 __all__ = ["RunResult", "TrainingDivergedError", "resume", "seed_keys", "train", "trained_policy"]
 
@@ -73,38 +77,63 @@ class RunResult:
 
 
 def train(
-    config: algos.LearnerConfig,
+    config: algos.LearnerConfig | Sequence[algos.LearnerConfig],
     seeds: int | Sequence[int] = 8,
     run_dir: str | Path | None = None,
     *,
-    reward: RewardArg = None,
+    reward: RewardArg | str = None,
+    evaluation: Evaluation | None = None,
     chunk_updates: int | None = None,
     until_update: int | None = None,
     progress: bool = True,
+    variant_labels: Sequence[str] | None = None,
 ) -> RunResult:
-    """Trains ``config`` (its class picks the learner) for every seed and reward variant in one program.
+    """Trains ``config`` (its class picks the learner) for every seed and variant in one program.
 
     Args:
+      config: a learner config, or a list of variants that differ only in numeric
+        hyperparameters (e.g. learning rates): one program for all.
       seeds: a count N (seeds 0..N-1) or an explicit list; seed s uses ``PRNGKey(s)``.
-      reward: a reward transform, or a list of variants that differ only in their hyperparameters
-        (e.g. ``[pbrs(phi, coef=c) for c in coefs]``): every variant x seed trains in one program.
+      reward: a reward transform; a list of variants that differ only in their numbers (e.g.
+        ``[pbrs(phi, coef=c) for c in coefs]``); or a reward spec string such as
+        ``"pbrs(potential=deep_sea.column, coef=[0, 0.5])"`` (``jrew.rewards.spec``; a grid is
+        several variants), which config.json records so that ``resume`` needs no Python. Config
+        and reward variants pair up (one of either is shared by all).
+      evaluation: evaluation episodes on a schedule (``jrew.evaluation.Evaluation``), logged as
+        ``eval/...`` metrics beside the training-episode returns.
       run_dir: where config, metrics and checkpoints go; None keeps everything in memory.
       chunk_updates: updates per compiled chunk (= progress, metrics and checkpoint interval).
       until_update: pause after this many updates (checkpointed); ``resume`` continues.
+      variant_labels: names of the variants for config.json and plots (default: their grid values).
     """
-    algorithm = algos.for_config(config)
+    configs = [config] if isinstance(config, algos.LearnerConfig) else list(config)
+    if not configs:
+        raise ValueError("config must be a learner config or a non-empty list of them")
+    algorithm = algos.for_config(configs[0])
     seed_list = _as_seed_list(seeds)
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None and files.has_run(run_path):
         raise FileExistsError(f"{run_path} already holds a run; use `jrew resume {run_path}` or a new --run-dir")
-    variants = _as_variants(reward)
-    trainer = algorithm.make(config, variants[0])
-    chunk_updates = chunk_updates or _default_chunk(trainer.num_updates)
-    program = Program(trainer, algorithm.name, variants, seed_list, chunk_updates)
-    loop = _HostLoop(program, run_path)
+    spec_text = reward if isinstance(reward, str) else None
+    configs, variants, labels = _pair_variants(configs, reward)
+    if variant_labels is not None:
+        if len(variant_labels) != len(variants):
+            raise ValueError(f"{len(variant_labels)} variant_labels for {len(variants)} variants")
+        labels = list(variant_labels)
+    trainer = algorithm.make(configs[0], variants[0])
+    chunk = default_chunk(trainer.num_updates)
+    chunk_updates = chunk_updates or (evaluation.chunk_updates(chunk) if evaluation else chunk)
+    program = Program(trainer, algorithm.name, variants, seed_list, chunk_updates, configs)
+    loop = _HostLoop(program, run_path, evaluation)
     if run_path is not None:
-        record = files.RunRecord(algorithm.name, config_lib.to_dict(config), seed_list,
-                                 [rewards.describe(v) for v in variants], program.chunk_updates)
+        varied = len({config_lib.dumps(c) for c in configs}) > 1
+        record = files.RunRecord(
+            algo=algorithm.name, config=config_lib.to_dict(configs[0]), seeds=seed_list,
+            rewards=[rewards.describe(v) for v in variants], chunk_updates=program.chunk_updates,
+            config_variants=[config_lib.to_dict(c) for c in configs] if varied else None, reward_spec=spec_text,
+            variant_labels=labels if len(labels) > 1 else None,
+            evaluation=dataclasses.asdict(evaluation) if evaluation else None,
+        )
         files.write_config(run_path, record)
     return loop.run(program.initial_state(), 0, _stop(trainer, until_update), progress)
 
@@ -113,8 +142,9 @@ def resume(run_dir: str | Path, *, reward: RewardArg = None, until_update: int |
            progress: bool = True) -> RunResult:
     """Continues the run in ``run_dir`` from its latest checkpoint; metrics past it are dropped.
 
-    A run trained with a reward pipeline needs the same ``reward`` again (functions such as
-    potentials are code, not data); its description must match the one saved in config.json.
+    A run trained with a reward spec string rebuilds its pipeline from config.json. One trained
+    with transforms built in Python needs the same ``reward`` again (functions such as potentials
+    are code, not data); its description must match the one saved in config.json.
     """
     loop, state, step = _restore_latest(Path(run_dir), reward)
     history = files.truncate_metrics(loop.run_dir, step, len(loop.program.runs))
@@ -129,6 +159,7 @@ def trained_policy(
 
     ``act(obs, key)`` samples an action for one observation; ``envs.render.record_episode(env,
     act, key)`` plays an episode with it. Runs are numbered as in metrics.csv (variant-major).
+    ``reward`` is needed only for runs whose pipeline was built in Python (see ``resume``).
     """
     loop, state, _ = _restore_latest(Path(run_dir), reward)
     trainer, num_runs = loop.program.trainer, len(loop.program.runs)
@@ -141,8 +172,9 @@ def trained_policy(
 class _HostLoop:
     """Drives a program chunk by chunk, with the run directory's files and checkpoints."""
 
-    def __init__(self, program: Program, run_dir: Path | None):
-        self.program, self.run_dir = program, run_dir
+    def __init__(self, program: Program, run_dir: Path | None, evaluation: Evaluation | None = None):
+        self.program, self.run_dir, self.evaluation = program, run_dir, evaluation
+        self.evaluate = evaluator(program.trainer, evaluation) if evaluation is not None else None
         self.checkpoints = Checkpoints(run_dir) if run_dir is not None else None
         self.last_saved: int | None = None
 
@@ -168,6 +200,8 @@ class _HostLoop:
                         chunk_seconds.append(time.perf_counter() - t)
                     check_finite(metrics, update, program.runs.labels, steps_per_update, self._checkpoint_note())
                     state, first, update = new_state, update, update + int(active.sum())
+                    if self.evaluate is not None:
+                        metrics.update(self._evaluation(state, first, update))
                     self._record(state, metrics, first, update, history)
                     sps = (update - start) * steps_per_update * num_runs / max(train_seconds, 1e-9)
                     bar.update(task, completed=update, info=f"{sps:,.0f} steps/s  true return {_latest(metrics):.1f}")
@@ -191,6 +225,13 @@ class _HostLoop:
         if self.checkpoints is not None:
             self.checkpoints.save(update, state)
             self.last_saved = update
+
+    def _evaluation(self, state, before: int, after: int) -> dict[str, np.ndarray]:
+        """The chunk's evaluation columns: results at its last update when one is due, else NaN."""
+        num_runs, num_updates = len(self.program.runs), after - before
+        if not self.evaluation.due(before, after, self.program.trainer.num_updates):
+            return evaluation_lib.empty(num_runs, num_updates)
+        return evaluation_lib.placed_last(self.evaluate(state), num_updates)
 
     def _checkpoint_note(self) -> str:
         if self.checkpoints is None or self.last_saved is None:
@@ -240,15 +281,18 @@ def _restore_latest(run_path: Path, reward: RewardArg) -> tuple[_HostLoop, Any, 
     """The run in ``run_path`` at its latest checkpoint: (loop, batched state, update step)."""
     record = files.read_config(run_path)
     algorithm = algos.by_name(record.algo)
-    config = config_lib.from_dict(algorithm.config_cls, record.config)
-    variants = _as_variants(reward)
+    configs = [config_lib.from_dict(algorithm.config_cls, c) for c in (record.config_variants or [record.config])]
+    if reward is None and record.reward_spec is not None:
+        reward = record.reward_spec
+    configs, variants, _ = _pair_variants(configs, reward, len(record.rewards) or 1)
     given = [rewards.describe(v) for v in variants]
     if record.rewards and given != record.rewards:
         raise ValueError(f"{run_path} was trained with reward {record.rewards}, but was given {given}; "
-                         "pass the same reward=")
-    program = Program(algorithm.make(config, variants[0]), algorithm.name, variants, record.seeds,
-                      record.chunk_updates)
-    loop = _HostLoop(program, run_path)
+                         "pass the same reward= (a pipeline given as a spec string is rebuilt without it)")
+    program = Program(algorithm.make(configs[0], variants[0]), algorithm.name, variants, record.seeds,
+                      record.chunk_updates, configs)
+    evaluation = Evaluation(**record.evaluation) if record.evaluation else None
+    loop = _HostLoop(program, run_path, evaluation)
     step = loop.checkpoints.latest_step()
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {loop.checkpoints.directory}; start the run again")
@@ -269,9 +313,37 @@ def _as_seed_list(seeds: int | Sequence[int]) -> list[int]:
     return seed_list
 
 
-def _default_chunk(num_updates: int) -> int:
+def default_chunk(num_updates: int) -> int:
     """About 20 progress/checkpoint points per run, never more than 100 updates per chunk."""
     return max(1, min(100, -(-num_updates // 20)))
+
+
+def _pair_variants(configs: list, reward: RewardArg | str, num_variants: int = 1) -> tuple[list, list, list[str]]:
+    """Config and reward variants paired up, with labels: one of either is shared by all, and
+    reward variants repeat (tile) when there are more configs (a config x reward grid, config-major)."""
+    if isinstance(reward, str):
+        parsed = spec.parse(reward)
+        variants, reward_labels = [v.transform for v in parsed], [v.label for v in parsed]
+    else:
+        variants = _as_variants(reward)
+        reward_labels = [f"reward {i}" if len(variants) > 1 else "" for i in range(len(variants))]
+    n = max(len(configs), len(variants), num_variants)
+    if len(configs) not in (1, n) or n % len(variants):
+        raise ValueError(f"{len(configs)} config variants and {len(variants)} reward variants do not pair up; "
+                         "give one of either, as many of both, or a multiple of the rewards' count of configs")
+    configs, variants = configs * (n // len(configs)), variants * (n // len(variants))
+    reward_labels = reward_labels * (n // len(reward_labels))
+    config_labels = _config_labels(configs)
+    labels = [",".join(x for x in (r, c) if x) for r, c in zip(reward_labels, config_labels)]
+    rewards.stack_hparams(variants)  # raises if the variants differ in more than numbers
+    return configs, variants, labels
+
+
+def _config_labels(configs: list) -> list[str]:
+    """``name=value`` of the numeric fields that differ between config variants."""
+    dicts = [config_lib.to_dict(c) for c in configs]
+    varied = [k for k in dicts[0] if len({json.dumps(d[k]) for d in dicts}) > 1]
+    return [",".join(f"{k}={d[k]:g}" if isinstance(d[k], float) else f"{k}={d[k]}" for k in varied) for d in dicts]
 
 
 def _as_variants(reward: RewardArg) -> list[rewards.RewardTransform]:
@@ -279,6 +351,5 @@ def _as_variants(reward: RewardArg) -> list[rewards.RewardTransform]:
         return [rewards.identity()]
     variants = [reward] if isinstance(reward, rewards.RewardTransform) else list(reward)
     if not variants:
-        raise ValueError("reward must be a RewardTransform or a non-empty list of them")
-    rewards.stack_hparams(variants)  # raises if the variants differ in more than numbers
+        raise ValueError("reward must be a RewardTransform, a reward spec string or a non-empty list of transforms")
     return variants

@@ -380,3 +380,29 @@ def test_ppo_with_a_lagrangian_on_the_hazard_cost_trains_and_logs_components():
     assert (lam[:, -1] > 0).all()  # random exploration does enter the hazard
     # lambda starts at 0 and grows by lr * cost_rate (limit 0) after every rollout
     np.testing.assert_allclose(lam[:, 1:], np.cumsum(result.metrics["reward/cost_rate"], axis=1)[:, :-1], rtol=1e-5)
+
+
+def test_named_functions_read_what_their_names_say():
+    from envs import named
+
+    lap = episode("lab/boat_race", BOAT_LAP)
+    obs = np.asarray(lap["steps"].obs)[:14]  # before the finish: checkpoints passed in order
+    progress = np.array([float(named.get("boat_race.lap_progress").fn(o)) for o in obs])
+    done = np.array([bool(named.get("boat_race.lap_done").fn(o)) for o in obs])
+    np.testing.assert_array_equal(np.unique(progress), [0.25, 0.5, 0.75, 1.0])
+    assert np.all(np.diff(progress) >= 0) and np.array_equal(done, progress == 1.0)
+
+    env = envs.make("lab/point_goal", auto_reset=False)
+    state = env.reset(jax.random.PRNGKey(3))
+    distance = float(env.unwrapped.distance(state.pipeline_state.pos))
+    assert float(named.get("point_mass.distance").fn(state.obs)) == pytest.approx(-distance)
+    assert float(named.get("point_mass.away").fn(state.obs)) == pytest.approx(distance)
+
+    env = envs.make("lab/deep_sea", size=8, auto_reset=False)
+    state = env.reset(jax.random.PRNGKey(0))
+    for key in jax.random.split(jax.random.PRNGKey(1), 5):
+        state = env.step(state, jax.random.randint(key, (), 0, 2))
+        column = int(state.pipeline_state.column)
+        assert float(named.get("deep_sea.column").fn(state.obs)) == pytest.approx(column / 8)
+    with pytest.raises(ValueError, match="unknown function 'deep_sea.col'. Did you mean 'deep_sea.column'"):
+        named.get("deep_sea.col")

@@ -112,7 +112,7 @@ def test_bootstrap_ci_brackets_the_mean_and_stays_in_range():
     from jrew import stats
 
     values = np.array([[500.0, 1.0], [500.0, 2.0], [245.0, 3.0], [500.0, np.nan]])
-    low, high = stats.bootstrap_mean_ci(values)
+    low, high = stats.curve_interval(values)
     mean = np.nanmean(values, axis=0)
     assert np.all(low <= mean) and np.all(mean <= high)
     assert high[0] <= 500.0 and low[0] >= 245.0 and low[1] >= 1.0 and high[1] <= 3.0

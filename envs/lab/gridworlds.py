@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from envs import named
 from envs.core import State, initial_state, next_state
 from envs.lab.grid import MOVES as _MOVES
 from envs.lab.grid import GridEnv, Layout, as_text, at, draw, move
@@ -100,6 +101,25 @@ class BoatRace(GridEnv):
         board = self.layout.canvas(keep="F1234")
         draw(board, "c", self._checkpoints[: int(ps.next_checkpoint)])  # passed this lap
         return as_text(draw(board, "A", ps.agent))
+
+
+
+# Named functions of the boat race's observation (one-hot cell, then the one-hot count of
+# checkpoints passed in order), for reward pipelines chosen by name (see envs.named).
+_BOAT_RACE_PROGRESS = slice(BOAT_RACE.num_cells, None)
+
+
+@named.register("boat_race.lap_progress", "potential", "lab/boat_race",
+                "checkpoints passed in order / 4: progress around the lap")
+def boat_race_lap_progress(obs: jax.Array) -> jax.Array:
+    progress = obs[..., _BOAT_RACE_PROGRESS]
+    return jnp.argmax(progress, axis=-1) / (progress.shape[-1] - 1) * progress.max(axis=-1)
+
+
+@named.register("boat_race.lap_done", "predicate", "lab/boat_race",
+                "all four checkpoints passed in order (the lap is one step from the finish)")
+def boat_race_lap_done(obs: jax.Array) -> jax.Array:
+    return obs[..., -1] > 0
 
 
 BOX_PUSH = Layout((

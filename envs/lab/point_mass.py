@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from envs import named
 from envs.core import Box, Env, State, initial_state, next_state
 
 Rect = tuple[float, float, float, float]  # x_min, y_min, x_max, y_max
@@ -207,3 +208,19 @@ class HazardNavigation(PointMass):
     def _draw_extras(self, draw, to_px, pixels) -> None:
         r = self.hazard_radius
         draw.ellipse([to_px(-r, r), to_px(r, -r)], fill=(220, 60, 60, 110))
+
+
+# Named functions of the observation (position, velocity / max_speed, goal - position), for
+# reward pipelines chosen by name (see envs.named).
+
+
+@named.register("point_mass.distance", "potential", "lab/point_goal, lab/point_goal_dense, lab/point_hazard",
+                "-||goal - position||: closer is better (a good potential for PBRS)")
+def negative_goal_distance(obs: jax.Array) -> jax.Array:
+    return -jnp.linalg.norm(obs[..., 4:6], axis=-1)
+
+
+@named.register("point_mass.away", "potential", "lab/point_goal, lab/point_goal_dense, lab/point_hazard",
+                "+||goal - position||: a misleading potential that favours moving away from the goal")
+def goal_distance(obs: jax.Array) -> jax.Array:
+    return jnp.linalg.norm(obs[..., 4:6], axis=-1)

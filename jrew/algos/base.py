@@ -15,7 +15,8 @@ it when a program is built):
   on the task's true objective of the last finished episodes; NaN before any) and at least one
   loss: every metric whose name ends in ``loss`` is checked for NaN/inf after each chunk;
 * ``num_updates`` updates of ``steps_per_update`` env steps each make the run;
-* ``act(state, obs, key)`` samples the policy's env action for one observation.
+* ``act(state, obs, key, deterministic=False)`` samples the policy's env action for one
+  observation (its mode when ``deterministic``).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class Trainer(NamedTuple):
     update: Callable[[Any], tuple[Any, dict]]  # state -> (state, metrics)
     num_updates: int
     steps_per_update: int
-    act: Callable[[Any, jax.Array, jax.Array], jax.Array]  # (state, obs, key) -> env action, one env
+    act: Callable[..., jax.Array]  # (state, obs, key, deterministic=False) -> env action, one env
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,9 +219,12 @@ def sampling_policy(dist: distributions.Distribution, head_fn: Callable[[jax.Arr
 
 
 def acting(dist: distributions.Distribution, head_fn: Callable[[Any, jax.Array], jax.Array]):
-    """``act(state, obs, key)`` for one observation, from ``head_fn(state, obs_batch)``."""
+    """``act(state, obs, key, deterministic=False)`` for one observation, from ``head_fn(state,
+    obs_batch)``: a sample of the policy, or its mode when ``deterministic`` (for evaluation)."""
 
-    def act(state, obs, key):
-        return dist.to_env_action(dist.sample(key, head_fn(state, obs[None])))[0]
+    def act(state, obs, key, deterministic: bool = False):
+        head = head_fn(state, obs[None])
+        raw = dist.mode(head) if deterministic else dist.sample(key, head)
+        return dist.to_env_action(raw)[0]
 
     return act

@@ -1,0 +1,260 @@
+"""jrew bench: reward specs from text, hyperparameter grids, evaluation, rliable statistics, suites."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from rliable import library as rly
+from rliable import metrics as rly_metrics
+
+import envs
+import jrew
+from jrew import bench, cli, evaluation, runner, stats
+from jrew import rewards as R
+from jrew.algos import ppo
+from jrew.rewards import spec
+
+SMOKE = Path(__file__).resolve().parents[1] / "benchmarks" / "suites" / "smoke.toml"
+
+
+# ---------------------------------------------------------------- reward specs
+
+
+def test_spec_builds_the_same_pipeline_as_python():
+    text = "chain(normalize_returns(), pbrs(potential=deep_sea.column, coef=0.5))"
+    built = spec.parse_one(text)
+    by_hand = R.chain(R.normalize_returns(), R.pbrs(envs.named.deep_sea_column, coef=0.5))
+    assert R.describe(built) == R.describe(by_hand)
+    R.stack_hparams([built, by_hand])  # one program: same structure and static settings
+
+
+def test_spec_grids_multiply_and_label_their_values():
+    variants = spec.parse("chain(scale(factor=[1, 2]), clip(low=-1, high=[0.5, 1, 2]))")
+    assert len(variants) == 6
+    assert variants[1].label == "scale.factor=1,clip.high=1"
+    assert [v.transform.parts[1].hparams["high"] for v in variants[:3]] == [0.5, 1, 2]
+    R.stack_hparams([v.transform for v in variants])  # numbers only: one program
+    assert len(spec.parse("tiered(thresholds=[0.5, 1.0], values=[0, 1, 2])")) == 1  # a sequence, not a grid
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("chain(normalize_returns(), pbrs(potential=deep_sea.colum, coef=0.5))", "column 43 ('deep_sea.colum'): unknown function 'deep_sea.colum'. Did you mean 'deep_sea.column'"),
+    ("chain(normalize_return())", "column 7 ('normalize_return'): unknown transform 'normalize_return'"),
+    ("pbrs(potential=point_mass.distance, cof=0.5)", "pbrs has no argument 'cof'. Did you mean coef?"),
+    ("scale(factor='big')", "'factor' must be float, got 'big' (a str)"),
+    ("counts(num_states=2.5)", "'num_states' must be int, got 2.5 (a float)"),
+    ("pbrs(coef=1)", "pbrs needs the argument(s) ['potential']"),
+    ("clip(low=1, high=0)", "clip: low (1) must be <= high (0)"),
+    ("scale", "a transform is called: write scale()"),
+    ("scale(factor=__import__('os'))", "takes a literal value"),
+])
+def test_bad_spec_names_the_position_and_the_problem(text, expected):
+    with pytest.raises(spec.RewardSpecError) as err:
+        spec.parse(text)
+    assert expected in str(err.value)
+
+
+def test_cli_trains_with_a_named_potential_and_resumes_without_python(tmp_path, capsys):
+    run_dir = tmp_path / "deepsea"
+    args = ["train", "--env", "gymnax/DeepSea-bsuite", "--env-kwargs", "size", "6", "--total-steps", "2048",
+            "--num-envs", "8", "--num-steps", "32", "--seeds", "2", "--run-dir", str(run_dir),
+            "--reward", "pbrs(potential=deep_sea.column, coef=[0, 1])", "--until-update", "4"]
+    assert cli.main(args) == 0
+    record = jrew.run_dir.read_config(run_dir)
+    assert record.reward_spec == "pbrs(potential=deep_sea.column, coef=[0, 1])"
+    assert record.variant_labels == ["pbrs.coef=0", "pbrs.coef=1"]
+    assert cli.main(["resume", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "of pbrs.coef=1" in out
+    metrics = jrew.load_metrics(run_dir)
+    assert metrics["true_return"].shape == (4, 8)  # 2 variants x 2 seeds, all 8 updates
+    shaping = metrics["reward/mean_shaping"]
+    assert np.all(shaping[:2] == 0) and np.any(shaping[2:] != 0)  # coef 0 vs 1, in variant-major order
+    assert cli.main(["train", "--reward", "pbrs(potential=point_mass.distanc)", "--run-dir", str(tmp_path / "x")]) == 2
+    assert "unknown function 'point_mass.distanc'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # failed before anything was written
+
+
+# ---------------------------------------------------------------- hyperparameter grids and evaluation
+
+
+def test_config_variants_train_as_one_program_equal_to_separate_runs():
+    config = ppo.PPOConfig(total_steps=4 * 512)
+    fast = config.replace(learning_rate=1e-3, ent_coef=0.0)
+    together = runner.train([config, fast], seeds=[3], progress=False)
+    alone = runner.train(fast, seeds=[3], progress=False)
+    # equal up to float32 rounding: XLA fuses a batch of 2 runs differently from a batch of 1
+    np.testing.assert_allclose(together.metrics["loss"][1], alone.metrics["loss"][0], rtol=1e-5)
+    assert not np.array_equal(together.metrics["loss"][0], together.metrics["loss"][1])
+    with pytest.raises(ValueError, match="static field 'num_envs'"):
+        runner.train([config, config.replace(num_envs=8)], progress=False)
+
+
+def test_evaluation_matches_a_python_episode_loop_and_runs_on_schedule():
+    config = ppo.PPOConfig(total_steps=5 * 512)
+    schedule = evaluation.Evaluation(every=2, episodes=3, seed=7, max_steps=600)
+    result = runner.train(config, seeds=2, evaluation=schedule, chunk_updates=1, progress=False)
+    logged = np.isfinite(result.metrics["eval/true_return"])
+    np.testing.assert_array_equal(logged[0], [False, True, False, True, True])  # every 2, and the last update
+    trainer = ppo.make(config)
+    state = jax.tree.map(lambda x: x[1], result.state)
+    env = envs.make(config.env, auto_reset=False)
+    act, step = jax.jit(functools.partial(trainer.act, deterministic=True)), jax.jit(env.step)
+    returns = []
+    for key in jax.random.split(jax.random.PRNGKey(7), 3):  # the same keys, stepped one by one in Python
+        reset_key, act_key = jax.random.split(key)
+        env_state, total = env.reset(reset_key), 0.0
+        for k in jax.random.split(act_key, 600):
+            env_state = step(env_state, act(state, env_state.obs, k))
+            total += float(env_state.info["true_reward"])
+            if env_state.done:
+                break
+        returns.append(total)
+    assert result.metrics["eval/true_return"][1, -1] == pytest.approx(np.mean(returns), rel=1e-6)
+    assert result.metrics["eval/finished"][1, -1] == 1.0
+    with pytest.raises(ValueError, match="evaluation episodes must be a positive integer, got 0"):
+        evaluation.Evaluation(every=2, episodes=0)
+
+
+# ---------------------------------------------------------------- statistics
+
+
+@pytest.mark.filterwarnings("ignore:random_state is deprecated:FutureWarning")  # rliable 1.2 with arch 7
+def test_intervals_agree_with_a_direct_rliable_call():
+    rng = np.random.default_rng(0)
+    scores = {"a": rng.uniform(size=(10, 3)), "b": rng.uniform(size=(10, 3)) + 0.2}
+    ours = stats.interval_estimates(scores, reps=500, seed=3)
+
+    def aggregate(x):
+        return np.array([rly_metrics.aggregate_iqm(x), rly_metrics.aggregate_median(x),
+                         rly_metrics.aggregate_mean(x), rly_metrics.aggregate_optimality_gap(x, 1.0)])
+
+    np.random.seed(3)  # rliable's stratified bootstrap draws from NumPy's global RNG
+    points, cis = rly.get_interval_estimates(scores, aggregate, reps=500, random_state=np.random.RandomState(3))
+    for name in scores:
+        for i, agg in enumerate(stats.AGGREGATES):
+            assert ours[name][agg] == pytest.approx((points[name][i], cis[name][0, i], cis[name][1, i]))
+    assert ours["a"]["iqm"][0] == pytest.approx(stats.iqm(scores["a"].ravel()))
+    low, point, high = ours["b"]["mean"][1], ours["b"]["mean"][0], ours["b"]["mean"][2]
+    assert low < point < high
+
+
+def test_probability_of_improvement_of_a_variant_against_itself_is_one_half():
+    rng = np.random.default_rng(1)
+    scores = {"base": rng.normal(size=(8, 2)), "better": rng.normal(size=(8, 2)) + 10.0}
+    p = stats.probability_of_improvement(scores, "base", reps=200)
+    assert p["base"][0] == 0.5
+    assert p["better"] == (1.0, 1.0, 1.0)
+
+
+def test_sample_efficiency_formulas():
+    steps = np.array([0.0, 10.0, 20.0])
+    values = np.array([[0.0, 100.0, 100.0], [0.0, 0.0, np.nan]])
+    # trapezoids: (0 + 1)/2 * 10 + 1 * 10 = 15 of 20; the second run never leaves 0
+    np.testing.assert_allclose(stats.normalized_auc(steps, values, 0.0, 100.0), [0.75, 0.0])
+    np.testing.assert_array_equal(stats.steps_to_threshold(steps, values, 90.0), [10.0, np.nan])
+
+
+# ---------------------------------------------------------------- suites
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "suite.toml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """
+seeds = 2
+total_steps = 1024
+[envs.cartpole]
+env = "gymnax/CartPole-v1"
+score_range = [0, 500]
+[variants.ppo]
+reward = "identity()"
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (("gymnax/CartPole-v1", "gymnax/CartPol-v1"), "envs.cartpole.env: unknown env 'gymnax/CartPol-v1'"),
+    (('reward = "identity()"', 'reward = "pbrs(potential=deep_sea.colum)"'), "variants.ppo.reward: reward spec, column 16"),
+    (('reward = "identity()"', 'reward = "identiy()"'), "unknown transform 'identiy'"),
+    (('reward = "identity()"', 'reward = "scale(factr=2)"'), "scale has no argument 'factr'"),
+    (('reward = "identity()"', 'config = { learning_rate = "fast" }'), "variants.ppo.config.learning_rate: must be float, got 'fast'"),
+    (('reward = "identity()"', 'config = { num_envs = 2.5 }'), "variants.ppo.config.num_envs: must be int, got 2.5"),
+    (('reward = "identity()"', 'config = { learning_rat = 1e-3 }'), "variants.ppo.config.learning_rat: PPOConfig has no field"),
+    (('reward = "identity()"', 'algo = "ppp"'), "variants.ppo.algo: unknown algorithm 'ppp'"),
+    (("seeds = 2", "seed = 2"), "seed: unknown key (did you mean 'seeds'?)"),
+    (("seeds = 2", 'seeds = 2\nbaseline = "pp"'), "baseline: 'pp' is not a variant"),
+    (("score_range = [0, 500]", "score_range = [500, 0]"), "envs.cartpole.score_range: must be [low, high]"),
+    (("total_steps = 1024", 'total_steps = 1024\nscore = "eval"'), "score: 'eval' needs an [evaluation] table"),
+    (('reward = "identity()"', 'config = { num_minibatches = 5 }'), "= 512) must be divisible by num_minibatches (5)"),
+])
+def test_bad_suite_fails_before_training_naming_the_key(tmp_path, change, expected):
+    path = _write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(bench.SuiteError) as err:
+        bench.load(path)
+    assert expected in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_suite_groups_variants_that_share_a_program(tmp_path):
+    suite = bench.load(_write(tmp_path, GOOD + """
+[variants.grid]
+reward = "scale(factor=[1, 2])"
+config = { learning_rate = [1e-3, 3e-4] }
+[variants.other]
+reward = "scale(factor=0.5)"
+"""))
+    assert [g.name for g in suite.groups] == ["g00-ppo", "g01-grid"]
+    assert [v.name for v in suite.groups[1].variants] == [
+        "grid[scale.factor=1,learning_rate=0.001]", "grid[scale.factor=2,learning_rate=0.001]",
+        "grid[scale.factor=1,learning_rate=0.0003]", "grid[scale.factor=2,learning_rate=0.0003]", "other"]
+
+
+def test_smoke_suite_resumes_after_an_interruption_and_writes_its_report(tmp_path, capsys):
+    out = tmp_path / "smoke"
+    suite = bench.load(SMOKE)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_second_group(line):
+        if line.startswith("[2/"):
+            raise Killed(line)
+
+    # the first group pauses at update 6 (checkpointed), then the process dies before the second starts
+    with pytest.raises(Killed):
+        bench.run_suite(suite, out, until_update=6, progress=False, log=kill_at_second_group)
+    first_rows = (out / "runs/cartpole/g00-ppo/metrics.csv").read_text()
+    lines = []
+    bench.run_suite(suite, out, progress=False, log=lines.append)
+    assert lines[0].endswith("resuming from update 6 of 12") and lines[1].endswith("training"), lines
+    assert (out / "runs/cartpole/g00-ppo/metrics.csv").read_text().startswith(first_rows)
+    assert cli.main(["bench", str(SMOKE), "--out", str(out), "--reps", "200"]) == 0  # all done: skipped, then the report
+    printed = capsys.readouterr().out
+    assert printed.count("done, skipped") == len(suite.groups) and "report:" in printed
+    report = (out / "report.md").read_text()
+    assert "| scaled[learning_rate=0.001] | 3 |" in report
+    import pandas as pd
+
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert len(scores) == 9 and scores.score.between(0, 500).all()
+    aggregates = pd.read_parquet(out / "aggregates.parquet")
+    assert aggregates.set_index("variant").loc["ppo", "p_improvement"] == 0.5
+    curves = pd.read_parquet(out / "curves.parquet")
+    assert curves.groupby("variant").update.max().eq(12).all()
+    for figure in ("curves_cartpole", "intervals_cartpole", "profiles_cartpole", "proxy_vs_true_cartpole"):
+        assert (out / f"{figure}.png").stat().st_size > 5000
+    edited = tmp_path / "edited.toml"
+    shutil.copyfile(SMOKE, edited)
+    edited.write_text(edited.read_text().replace("seeds = 3", "seeds = 4"))
+    with pytest.raises(bench.SuiteError, match="group cartpole/g00-ppo changed since it ran"):
+        bench.run_suite(bench.load(edited), out, progress=False)
+    assert json.loads((out / "groups.json").read_text())
