@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -103,8 +104,6 @@ def train_command(argv: list[str]) -> None:
 
 def grid_configs(config, grids: tuple[str, ...]) -> list:
     """``config`` once per point of the hyperparameter grids ``("name=v1,v2", ...)``, last varying fastest."""
-    import itertools
-
     numeric = {f.name for f in dataclasses.fields(config) if f.metadata.get("pytree_node", True)}
     axes = []
     for text in grids:

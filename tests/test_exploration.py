@@ -127,6 +127,7 @@ def test_rnd_normalizes_by_the_running_std_of_the_nonepisodic_intrinsic_return()
     np.testing.assert_allclose(std, np.sqrt(np.var(returns) + 1e-8), rtol=1e-4)
 
 
+@pytest.mark.slow  # a learning run (about a minute of CPU)
 def test_icm_forward_error_falls_on_predictable_transitions():
     obs = np.tile(np.eye(4, dtype=np.float32)[[0, 1, 2, 3]][:, None], (1, 2, 1))
     next_obs = np.roll(obs, -1, axis=0)

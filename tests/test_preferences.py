@@ -55,6 +55,7 @@ def states_and_rewards(key, T=32, B=8):
     return rollout(np.zeros((T, B)), obs=obs).replace(true_reward=obs[..., 0])
 
 
+@pytest.mark.slow  # a learning run (about a minute of CPU)
 def test_the_model_learns_the_true_reward_from_preferences_within_the_label_budget():
     model = R.preference_model(segment_length=4, pairs_per_rollout=32, label_budget=300, beta=jnp.inf,
                                learning_rate=3e-3, updates_per_rollout=8, minibatch_pairs=32, hidden_sizes=(32,))
@@ -99,6 +100,7 @@ def test_label_budgets_are_one_program_and_resume_is_bit_identical(tmp_path):
     np.testing.assert_array_equal(whole.by_variant("reward/labels")[:, :, -1], [[16, 16], [64, 64]])
 
 
+@pytest.mark.slow  # a learning run (about a minute of CPU)
 def test_return_decomposition_recovers_a_known_per_step_reward():
     """Episodes of 4 steps pay their summed reward obs[0] at the end; r_hat must find obs[0]."""
     model = R.return_decomposition(learning_rate=3e-3, updates_per_rollout=8, hidden_sizes=(32,))

@@ -35,7 +35,9 @@ compiled program, one run directory.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
+import itertools
 import json
 import tomllib
 import typing
@@ -299,8 +301,6 @@ def _expand(base: str, vtable: dict, env_config: dict, env_settings: dict, task:
 
 def _config_grid(values: dict, config_cls, where: str, fail) -> list[tuple[str, dict]]:
     """``(label, field values)`` per point of the grid: a list of numbers for a numeric field is an axis."""
-    import itertools
-
     hints = typing.get_type_hints(config_cls)
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     axes = []
@@ -346,8 +346,6 @@ def _place(variant: Variant, task: Task, groups: list[Group]) -> None:
 def _known(table: dict, allowed: set[str], prefix: str, fail) -> None:
     for key in table:
         if key not in allowed:
-            import difflib
-
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             fail(f"{prefix}{key}", f"unknown key{hint}; expected some of {sorted(allowed)}")

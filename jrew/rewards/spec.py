@@ -183,7 +183,7 @@ class _Reader:
         problem = type_problem(value, hint)
         if problem:
             self.fail(node, f"{arg!r} must be {type_text(hint)}, got {value!r} ({problem})")
-        return _converted(value, hint)
+        return _converted(value)
 
     def function(self, node: ast.AST) -> Callable:
         from envs import named
@@ -292,11 +292,9 @@ def _fits(value, m) -> bool:
     return False
 
 
-def _converted(value, hint):
+def _converted(value):
     """Lists become tuples (static settings must be hashable); ints stay ints."""
-    if isinstance(value, list):
-        return tuple(value)
-    return value
+    return tuple(value) if isinstance(value, list) else value
 
 
 def type_text(hint) -> str:
