@@ -17,6 +17,7 @@ _EXPORTS = {
     "PPOConfig": "jrew.algos.ppo",
     "make_train": "jrew.algos.ppo",
     "RunResult": "jrew.runner",
+    "Chunk": "jrew.runner",
     "TrainingDivergedError": "jrew.runner",
     "resume": "jrew.runner",
     "train": "jrew.runner",
@@ -24,6 +25,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Chunk",
     "PGConfig",
     "PPOConfig",
     "RunResult",
@@ -41,7 +43,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads t
     from jrew.algos.pg import PGConfig  # noqa: F401
     from jrew.algos.ppo import PPOConfig, make_train  # noqa: F401
     from jrew.run_dir import load_metrics  # noqa: F401
-    from jrew.runner import RunResult, TrainingDivergedError, resume, train  # noqa: F401
+    from jrew.runner import Chunk, RunResult, TrainingDivergedError, resume, train  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,9 +33,23 @@ from jrew.evaluation import Evaluation, evaluator
 from jrew.program import Program, seed_keys
 from jrew.rewards import spec
 
-__all__ = ["RunResult", "TrainingDivergedError", "resume", "seed_keys", "train", "trained_policy"]
+__all__ = ["Callback", "Chunk", "RunResult", "TrainingDivergedError", "resume", "seed_keys", "train", "trained_policy"]
 
 RewardArg = rewards.RewardTransform | Sequence[rewards.RewardTransform] | None
+
+
+class Chunk(NamedTuple):
+    """What a callback sees after each compiled chunk (metrics written and checkpoint taken)."""
+
+    first_update: int  # the chunk holds updates first_update + 1 .. last_update
+    last_update: int
+    env_steps: np.ndarray  # [n] env steps per run after each of the chunk's updates
+    metrics: dict[str, np.ndarray]  # name -> [num_runs, n], runs variant-major
+    seeds: list[int]  # per run
+    variants: np.ndarray  # per run
+
+
+Callback = Callable[[Chunk], None]
 
 
 class TrainingDivergedError(RuntimeError):
@@ -87,6 +101,7 @@ def train(
     until_update: int | None = None,
     progress: bool = True,
     variant_labels: Sequence[str] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Trains ``config`` (its class picks the learner) for every seed and variant in one program.
 
@@ -105,6 +120,8 @@ def train(
       chunk_updates: updates per compiled chunk (= progress, metrics and checkpoint interval).
       until_update: pause after this many updates (checkpointed); ``resume`` continues.
       variant_labels: names of the variants for config.json and plots (default: their grid values).
+      callbacks: functions called with a ``Chunk`` after every chunk (logging sinks, early looks at
+        the metrics); they run on the host, outside the compiled program.
     """
     configs = [config] if isinstance(config, algos.LearnerConfig) else list(config)
     if not configs:
@@ -124,7 +141,7 @@ def train(
     chunk = default_chunk(trainer.num_updates)
     chunk_updates = chunk_updates or (evaluation.chunk_updates(chunk) if evaluation else chunk)
     program = Program(trainer, algorithm.name, variants, seed_list, chunk_updates, configs)
-    loop = _HostLoop(program, run_path, evaluation)
+    loop = _HostLoop(program, run_path, evaluation, callbacks)
     if run_path is not None:
         varied = len({config_lib.dumps(c) for c in configs}) > 1
         record = files.RunRecord(
@@ -139,14 +156,14 @@ def train(
 
 
 def resume(run_dir: str | Path, *, reward: RewardArg = None, until_update: int | None = None,
-           progress: bool = True) -> RunResult:
+           progress: bool = True, callbacks: Sequence[Callback] = ()) -> RunResult:
     """Continues the run in ``run_dir`` from its latest checkpoint; metrics past it are dropped.
 
     A run trained with a reward spec string rebuilds its pipeline from config.json. One trained
     with transforms built in Python needs the same ``reward`` again (functions such as potentials
     are code, not data); its description must match the one saved in config.json.
     """
-    loop, state, step = _restore_latest(Path(run_dir), reward)
+    loop, state, step = _restore_latest(Path(run_dir), reward, callbacks)
     history = files.truncate_metrics(loop.run_dir, step, len(loop.program.runs))
     return loop.run(state, step, _stop(loop.program.trainer, until_update), progress,
                     {k: [v] for k, v in history.items()})
@@ -172,8 +189,10 @@ def trained_policy(
 class _HostLoop:
     """Drives a program chunk by chunk, with the run directory's files and checkpoints."""
 
-    def __init__(self, program: Program, run_dir: Path | None, evaluation: Evaluation | None = None):
+    def __init__(self, program: Program, run_dir: Path | None, evaluation: Evaluation | None = None,
+                 callbacks: Sequence[Callback] = ()):
         self.program, self.run_dir, self.evaluation = program, run_dir, evaluation
+        self.callbacks = tuple(callbacks)
         self.evaluate = evaluator(program.trainer, evaluation) if evaluation is not None else None
         self.checkpoints = Checkpoints(run_dir) if run_dir is not None else None
         self.last_saved: int | None = None
@@ -225,6 +244,11 @@ class _HostLoop:
         if self.checkpoints is not None:
             self.checkpoints.save(update, state)
             self.last_saved = update
+        if self.callbacks:
+            steps = (np.arange(first, update) + 1) * self.program.trainer.steps_per_update
+            chunk = Chunk(first, update, steps, metrics, runs.seeds, runs.variants)
+            for callback in self.callbacks:
+                callback(chunk)
 
     def _evaluation(self, state, before: int, after: int) -> dict[str, np.ndarray]:
         """The chunk's evaluation columns: results at its last update when one is due, else NaN."""
@@ -277,7 +301,8 @@ def _progress_bar(enabled: bool) -> Progress:
     )
 
 
-def _restore_latest(run_path: Path, reward: RewardArg) -> tuple[_HostLoop, Any, int]:
+def _restore_latest(run_path: Path, reward: RewardArg, callbacks: Sequence[Callback] = ()
+                    ) -> tuple[_HostLoop, Any, int]:
     """The run in ``run_path`` at its latest checkpoint: (loop, batched state, update step)."""
     record = files.read_config(run_path)
     algorithm = algos.by_name(record.algo)
@@ -292,7 +317,7 @@ def _restore_latest(run_path: Path, reward: RewardArg) -> tuple[_HostLoop, Any, 
     program = Program(algorithm.make(configs[0], variants[0]), algorithm.name, variants, record.seeds,
                       record.chunk_updates, configs)
     evaluation = Evaluation(**record.evaluation) if record.evaluation else None
-    loop = _HostLoop(program, run_path, evaluation)
+    loop = _HostLoop(program, run_path, evaluation, callbacks)
     step = loop.checkpoints.latest_step()
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {loop.checkpoints.directory}; start the run again")

@@ -130,3 +130,23 @@ def test_nan_report_names_the_loss_metric_variant_and_seed():
     model_loss = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, np.nan]])
     with pytest.raises(jrew.TrainingDivergedError, match=r"^reward/model_loss became nan at update 12 .*\[variant 1 seed 1\]"):
         runner.check_finite({"loss": fine, "reward/model_loss": model_loss, "entropy": fine * np.nan}, 10, labels, 512)
+
+
+def test_callbacks_see_every_chunk_after_its_metrics_are_written(tmp_path):
+    run_dir, seen = tmp_path / "cb", []
+
+    def callback(chunk):
+        rows = (run_dir / "metrics.csv").read_text().count("\n") - 1  # the chunk's rows are already on disk
+        seen.append((chunk.first_update, chunk.last_update, chunk.env_steps.tolist(),
+                     chunk.metrics["true_return"].shape, rows, list(chunk.seeds)))
+
+    config = ppo.PPOConfig(total_steps=5 * 512)
+    runner.train(config, seeds=2, run_dir=run_dir, chunk_updates=2, until_update=4, callbacks=[callback],
+                 progress=False)
+    result = runner.resume(run_dir, callbacks=[callback], progress=False)
+    assert seen == [
+        (0, 2, [512, 1024], (2, 2), 4, [0, 1]),
+        (2, 4, [1536, 2048], (2, 2), 8, [0, 1]),
+        (4, 5, [2560], (2, 1), 10, [0, 1]),  # the resumed session's last, shorter chunk
+    ]
+    assert result.metrics["true_return"].shape == (2, 5)
