@@ -104,7 +104,9 @@ def train_command(argv: list[str]) -> None:
 
 def grid_configs(config, grids: tuple[str, ...]) -> list:
     """``config`` once per point of the hyperparameter grids ``("name=v1,v2", ...)``, last varying fastest."""
-    numeric = {f.name for f in dataclasses.fields(config) if f.metadata.get("pytree_node", True)}
+    from jrew import config as config_lib
+
+    numeric = {f.name for f in dataclasses.fields(config) if config_lib.is_numeric(f)}
     axes = []
     for text in grids:
         name, sep, values = text.partition("=")
@@ -227,8 +229,8 @@ def bench_command(argv: list[str]) -> None:
             print(f"  {g.task.key:14s} {g.name:24s} {g.algo:4s} {', '.join(v.name for v in g.variants)}")
         return
     out = args.out or Path("runs") / f"bench-{suite.name}"
-    records = bench.run_suite(suite, out, until_update=args.until_update)
-    if any(r["status"] != "done" for r in records.values()) or len(records) < len(suite.groups):
+    bench.run_suite(suite, out, until_update=args.until_update)
+    if bench.unfinished(suite, out):
         print(f"paused; rerun the same command to continue: jrew bench {args.suite} --out {out}")
         return
     print(f"report: {bench.write_report(suite, out, reps=args.reps)}")

@@ -22,6 +22,11 @@ def static(default: Any) -> Any:
     return struct.field(pytree_node=False, default=default)
 
 
+def is_numeric(field: dataclasses.Field) -> bool:
+    """Whether a config field is a numeric leaf (vmappable, gridable), not a ``static`` one."""
+    return field.metadata.get("pytree_node", True)
+
+
 def concrete_values(value: Any) -> np.ndarray | None:
     """The value as a numpy array if it is known now, else None (tracers, placeholders)."""
     if isinstance(value, jax.core.Tracer):

@@ -18,6 +18,7 @@ import numpy as np
 
 from jrew import rewards
 from jrew.algos.base import Trainer, check_contract
+from jrew.config import is_numeric
 
 
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
@@ -63,7 +64,7 @@ def stack_configs(configs: Sequence[Any]) -> Any:
         if type(config) is not type(first):
             raise ValueError(f"config variant {i} is a {type(config).__name__}, variant 0 a {type(first).__name__}")
         for field in dataclasses.fields(first):
-            if not field.metadata.get("pytree_node", True) and getattr(config, field.name) != getattr(first, field.name):
+            if not is_numeric(field) and getattr(config, field.name) != getattr(first, field.name):
                 raise ValueError(
                     f"config variant {i} differs from variant 0 in the static field {field.name!r} "
                     f"({getattr(config, field.name)!r} vs {getattr(first, field.name)!r}); variants in one "

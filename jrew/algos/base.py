@@ -30,7 +30,7 @@ from flax import struct
 
 import envs
 from jrew import distributions, rewards
-from jrew.config import finite, non_negative, positive, require, require_choice, static, unit_interval
+from jrew.config import finite, is_numeric, non_negative, positive, require, require_choice, static, unit_interval
 from jrew.networks import ACTIVATIONS
 from jrew.rollout import PolicyFn
 from jrew.types import EnvSpec
@@ -86,7 +86,7 @@ class LearnerConfig:
         if self.episode_length is not None:
             require("episode_length", self.episode_length, positive, "a positive integer or None")
         for field in dataclasses.fields(self):
-            if field.metadata.get("pytree_node", True):
+            if is_numeric(field):
                 require(field.name, getattr(self, field.name), finite, "finite")
         require("learning_rate", self.learning_rate, positive, "> 0")
         require("gamma", self.gamma, unit_interval, "in [0, 1]")

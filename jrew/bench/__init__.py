@@ -5,7 +5,7 @@ each, resumable), ``report`` writes Parquet tables, rliable statistics, plots an
 """
 
 from jrew.bench.report import write as write_report
-from jrew.bench.run import run_suite
+from jrew.bench.run import run_suite, unfinished
 from jrew.bench.suite import Suite, SuiteError, load
 
-__all__ = ["Suite", "SuiteError", "load", "run_suite", "write_report"]
+__all__ = ["Suite", "SuiteError", "load", "run_suite", "unfinished", "write_report"]

@@ -70,9 +70,10 @@ def run_suite(suite: Suite, out: str | Path, *, until_update: int | None = None,
                 evaluation=group.evaluation, until_update=until_update, progress=progress,
                 variant_labels=[v.name for v in group.variants],
             )
-        previous = records.get(str(run_dir.relative_to(out)), {})
+        key = str(run_dir.relative_to(out))
+        previous = records.get(key, {})
         trained_updates = len(result.env_steps) - step if len(result.env_steps) else 0
-        records[str(run_dir.relative_to(out))] = {
+        records[key] = {
             "task": group.task.key, "group": group.name, "algo": group.algo,
             "variants": [v.name for v in group.variants], "runs": len(group.variants) * len(suite.seeds),
             "status": group_status(run_dir, num_updates)[0],
@@ -86,6 +87,12 @@ def run_suite(suite: Suite, out: str | Path, *, until_update: int | None = None,
     return records
 
 
+def unfinished(suite: Suite, out: str | Path) -> list[Group]:
+    """The suite's groups whose runs in ``out`` have not reached their last update."""
+    return [g for g in suite.groups
+            if group_status(group_dir(Path(out), g), g.variants[0].config.num_updates)[0] != "done"]
+
+
 def _claim(out: Path, suite: Suite) -> None:
     """Records the plan in ``out``. Groups that ran before must be unchanged (same configs,
     pipelines, seeds, evaluation), so an edited suite reuses them and trains only what is new."""
@@ -93,14 +100,12 @@ def _claim(out: Path, suite: Suite) -> None:
     path = out / PLAN_FILE
     saved = {(g["task"], g["name"]): g for g in json.loads(path.read_text())["groups"]} if path.exists() else {}
     current = plan(suite)
-    for group in current["groups"]:
-        before = saved.get((group["task"], group["name"]))
-        if before is not None and before["fingerprint"] != group["fingerprint"] and files.has_run(
-                out / "runs" / group["task"] / group["name"]):
+    for group, entry in zip(suite.groups, current["groups"]):
+        before = saved.get((entry["task"], entry["name"]))
+        if before is not None and before["fingerprint"] != entry["fingerprint"] and files.has_run(group_dir(out, group)):
             raise SuiteError(
-                f"{out}: group {group['task']}/{group['name']} changed since it ran (its configs, reward pipelines, "
-                f"seeds or evaluation differ); use a new --out, or delete {out / 'runs' / group['task'] / group['name']}"
-                " to train it again"
+                f"{out}: group {entry['task']}/{entry['name']} changed since it ran (its configs, reward pipelines, "
+                f"seeds or evaluation differ); use a new --out, or delete {group_dir(out, group)} to train it again"
             )
     path.write_text(json.dumps(current, indent=2) + "\n")
     if suite.path.resolve() != (out / "suite.toml").resolve():

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from jrew import algos, rewards
+from jrew import config as config_lib
 from jrew.evaluation import Evaluation
 from jrew.program import stack_configs
 from jrew.rewards import spec
@@ -105,8 +106,6 @@ class Group:
 
     def fingerprint(self, seeds: list[int]) -> str:
         """What its run trains (configs, pipelines, seeds, evaluation): a changed group cannot resume."""
-        from jrew import config as config_lib
-
         evaluation = self.evaluation
         content = {
             "algo": self.algo, "seeds": seeds, "variants": [v.name for v in self.variants],
@@ -309,7 +308,7 @@ def _config_grid(values: dict, config_cls, where: str, fail) -> list[tuple[str, 
             fail(f"{where}.{name}", "is set by the suite's [envs] table")
         if name not in fields:
             fail(f"{where}.{name}", f"{config_cls.__name__} has no field {name!r}; fields: {sorted(fields)}")
-        numeric = fields[name].metadata.get("pytree_node", True)
+        numeric = config_lib.is_numeric(fields[name])
         if numeric and isinstance(value, list):
             if not value or not all(_is_number(v) for v in value):
                 fail(f"{where}.{name}", f"a grid must be a non-empty list of numbers, got {value!r}")
