@@ -43,6 +43,13 @@ class BraxEnv(Env):
         state = self.brax_env.step(state, action)
         return state.replace(info={**state.info, "true_reward": state.reward})
 
+    def render_html(self, states: list[State], height: int = 480) -> str:
+        """An interactive three.js viewer of an episode (``brax.io.html``), as a standalone HTML page."""
+        from brax.io import html
+
+        system = self.brax_env.sys.tree_replace({"opt.timestep": self.brax_env.dt})  # play back at env speed
+        return html.render(system, [s.pipeline_state for s in states], height=height)
+
 
 def import_brax_envs():
     """``brax.envs``, imported on first use (slow) with mujoco's warp-probe prints silenced."""

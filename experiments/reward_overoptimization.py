@@ -49,7 +49,7 @@ def feedback_episodes(expert_dir: Path, episodes: int) -> demonstrations.Demonst
     """Half the episodes from a safe policy (trained on the true reward into ``expert_dir`` if
     absent), half from a random one."""
     safe_run = compare.expert_run(ppo.PPOConfig(env=ENV, total_steps=300_000), expert_dir, TRUE_REWARD)
-    safe = demonstrations.record(safe_run, episodes // 2, max_steps=200, reward=TRUE_REWARD)
+    safe = demonstrations.record(safe_run, episodes // 2, max_steps=200)
     env = envs.make(ENV)
     random = demonstrations.play(env, render.random_actions(env), episodes - episodes // 2, seed=1, max_steps=200,
                                  env_name=ENV)

@@ -22,15 +22,19 @@ _EXPORTS = {
     "resume": "jrew.runner",
     "train": "jrew.runner",
     "load_metrics": "jrew.run_dir",
+    "load_policy": "jrew.policy",
+    "Policy": "jrew.policy",
 }
 
 __all__ = [
     "Chunk",
     "PGConfig",
     "PPOConfig",
+    "Policy",
     "RunResult",
     "TrainingDivergedError",
     "load_metrics",
+    "load_policy",
     "make_train",
     "resume",
     "rewards",
@@ -42,6 +46,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads t
     from jrew import rewards  # noqa: F401
     from jrew.algos.pg import PGConfig  # noqa: F401
     from jrew.algos.ppo import PPOConfig, make_train  # noqa: F401
+    from jrew.policy import Policy, load_policy  # noqa: F401
     from jrew.run_dir import load_metrics  # noqa: F401
     from jrew.runner import Chunk, RunResult, TrainingDivergedError, resume, train  # noqa: F401
 

@@ -1,4 +1,4 @@
-"""``jrew`` command line: train, resume, plot, render, demos, bench, envs.
+"""``jrew`` command line: train, resume, plot, render, export, demos, bench, envs.
 
   jrew train --env gymnax/CartPole-v1 --algo ppo --seeds 64 --total-steps 500000 --run-dir runs/x
   jrew train --env lab/point_goal --reward "pbrs(potential=point_mass.distance, coef=[0, 1])" --eval-every 10
@@ -6,7 +6,8 @@
   jrew resume runs/x
   jrew plot runs/x
   jrew render runs/x --run 0           (an episode of run 0's policy -> runs/x/episode.gif)
-  jrew render --env lab/boat_race      (an episode of random actions)
+  jrew render --env lab/boat_race      (an episode of random actions; Brax envs: an HTML viewer)
+  jrew export runs/x --run 0           (run 0's inference policy -> runs/x/policy-run0, for jrew.load_policy)
   jrew demos runs/x --episodes 10     (expert episodes of run 0's policy -> runs/x/demos.npz)
   jrew envs [--transforms | --functions]
 
@@ -21,7 +22,7 @@ import dataclasses
 import itertools
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
@@ -47,6 +48,61 @@ class RunArgs:
     """evaluation episodes per run, with a fixed key (the same initial states for every run)"""
     eval_stochastic: bool = False
     """evaluate by sampling the policy instead of taking its mode"""
+    tensorboard: bool = False
+    """also write TensorBoard event files to <run_dir>/tensorboard (one folder per variant)"""
+    wandb_project: str | None = None
+    """also log to this Weights & Biases project (needs `pip install 'jrew[wandb]'`)"""
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    """offline (files in <run_dir>/wandb, `wandb sync` later), online, or disabled"""
+
+
+def sinks(run_dir: Path, tensorboard: bool, wandb_project: str | None, wandb_mode: str, config: dict) -> list:
+    """The logging callbacks the CLI flags ask for (``config`` goes to W&B's run config)."""
+    from jrew import sinks as sinks_lib
+
+    out = []
+    if tensorboard:
+        out.append(sinks_lib.TensorBoard(run_dir / "tensorboard"))
+        print(f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
+    if wandb_project is not None:
+        out.append(sinks_lib.WandB(wandb_project, run_dir.name, config, run_dir, wandb_mode))
+    return out
+
+
+def env_kwargs_pairs(tokens: list[str]) -> list[str]:
+    """``["size=8", "backend", "mjx"]`` -> ``["size", "8", "backend", "mjx"]``: key=value or name value."""
+    flat, pending = [], []
+    for token in tokens:
+        if "=" in token and not pending:
+            name, _, value = token.partition("=")
+            if not name:
+                raise ValueError(f"--env-kwargs takes key=value, got {token!r}")
+            flat += [name, value]
+        else:
+            pending.append(token)
+            if len(pending) == 2:
+                flat += pending
+                pending = []
+    if pending:
+        raise ValueError(f"--env-kwargs takes key=value (e.g. size=8), got a lone {pending[0]!r}")
+    return flat
+
+
+def _normalize_env_kwargs(argv: list[str]) -> list[str]:
+    """Rewrites ``--env-kwargs k=v ...`` in ``argv`` into the name value pairs the parsers take."""
+    out, i = [], 0
+    while i < len(argv):
+        flag, _, inline = argv[i].partition("=")
+        if flag not in ("--env-kwargs", "--env_kwargs"):
+            out.append(argv[i])
+            i += 1
+            continue
+        j = i + 1
+        while j < len(argv) and not argv[j].startswith("--"):
+            j += 1
+        out += ["--env-kwargs", *env_kwargs_pairs(([inline] if inline else []) + argv[i + 1:j])]
+        i = j
+    return out
 
 
 def _report(result, run_dir: Path) -> None:
@@ -76,17 +132,19 @@ def train_command(argv: list[str]) -> None:
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--algo", default="ppo", choices=sorted(algos.ALGORITHMS))
-    known, rest = pre.parse_known_args(argv)
+    pre.add_argument("--preset", default=None)
+    known, rest = pre.parse_known_args(_normalize_env_kwargs(argv))
     config_cls = algos.by_name(known.algo).config_cls
-    args, config = tyro.cli(
-        tuple[
-            Annotated[RunArgs, tyro.conf.arg(name="")],
-            Annotated[config_cls, tyro.conf.arg(name="")],
-        ],
-        args=rest,
-        prog=f"jrew train --algo {known.algo}",
-        description=f"Train {known.algo} on every seed in one compiled program.",
-    )
+    args, config = _parse_train_args(config_cls, known.algo, rest)
+    if known.preset is not None:  # again, with the preset's values as defaults: explicit flags win
+        from jrew import presets
+
+        preset_config = presets.apply(known.preset, config_cls(env=config.env))
+        args, config = _parse_train_args(config_cls, known.algo, rest, (RunArgs(), preset_config))
+        print(f"preset {known.preset}: {', '.join(sorted(presets.fields(known.preset, config.env)))}")
+        if args.reward is None and config.env in presets.REWARD_SCALING:
+            args = dataclasses.replace(args, reward=f"scale({presets.REWARD_SCALING[config.env]})")
+            print(f"preset {known.preset}: reward {args.reward} (Brax's reward_scaling)")
     from jrew import evaluation, runner
     from jrew.rewards import spec
 
@@ -95,11 +153,29 @@ def train_command(argv: list[str]) -> None:
     run_dir = args.run_dir or Path("runs") / f"{config.env.replace('/', '_')}-{known.algo}"
     evaluate = (evaluation.Evaluation(args.eval_every, args.eval_episodes, not args.eval_stochastic)
                 if args.eval_every is not None else None)
+    from jrew import config as config_lib
+
+    callbacks = sinks(run_dir, args.tensorboard, args.wandb_project, args.wandb_mode, config_lib.to_dict(configs[0]))
     result = runner.train(
         configs, seeds=args.seeds, run_dir=run_dir, reward=args.reward, evaluation=evaluate,
-        chunk_updates=args.chunk_updates, until_update=args.until_update,
+        chunk_updates=args.chunk_updates, until_update=args.until_update, callbacks=callbacks,
     )
     _report(result, run_dir)
+
+
+def _parse_train_args(config_cls, algo: str, argv: list[str], default=None):
+    defaults = {} if default is None else {"default": default}
+    return tyro.cli(
+        tuple[
+            Annotated[RunArgs, tyro.conf.arg(name="")],
+            Annotated[config_cls, tyro.conf.arg(name="")],
+        ],
+        args=argv,
+        **defaults,
+        prog=f"jrew train --algo {algo}",
+        description=f"Train {algo} on every seed in one compiled program (--preset auto|gymnax-blines|brax: "
+                    "published settings for the env; see jrew.presets).",
+    )
 
 
 def grid_configs(config, grids: tuple[str, ...]) -> list:
@@ -127,10 +203,16 @@ def resume_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="jrew resume", description="Continue a run from its latest checkpoint.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--until-update", type=int, default=None)
+    parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
+    parser.add_argument("--wandb-project", default=None, help="also log to this W&B project")
+    parser.add_argument("--wandb-mode", default="offline", choices=("offline", "online", "disabled"))
     args = parser.parse_args(argv)
+    from jrew import run_dir as files
     from jrew import runner
 
-    result = runner.resume(args.run_dir, until_update=args.until_update)
+    config = files.read_config(args.run_dir).config
+    callbacks = sinks(args.run_dir, args.tensorboard, args.wandb_project, args.wandb_mode, config)
+    result = runner.resume(args.run_dir, until_update=args.until_update, callbacks=callbacks)
     _report(result, args.run_dir)
 
 
@@ -147,44 +229,74 @@ def plot_command(argv: list[str]) -> None:
 
 def render_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
-        prog="jrew render", description="Save one episode as an animated GIF (and optionally PNG frames)."
+        prog="jrew render",
+        description="Save one episode as an animated GIF (and optionally PNG frames), or for Brax envs an HTML viewer.",
     )
-    parser.add_argument("run_dir", type=Path, nargs="?", help="a trained run: play its policy")
+    parser.add_argument("run_dir", type=Path, nargs="?",
+                        help="a trained run (or a policy folder from `jrew export`): play its policy")
     parser.add_argument("--run", type=int, default=0, help="which run of run_dir (row order of metrics.csv)")
     parser.add_argument("--env", default=None, help="no run_dir: play random actions in this env")
-    parser.add_argument("--env-kwargs", nargs="*", default=[], help="name value pairs for --env")
+    parser.add_argument("--env-kwargs", nargs="*", default=[], help="key=value pairs for --env, e.g. size=8")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=1000)
+    parser.add_argument("--deterministic", action="store_true", help="act with the policy's mode, not samples")
     parser.add_argument("--fps", type=float, default=8.0)
-    parser.add_argument("--out", type=Path, default=None, help="GIF path (default <run_dir>/episode.gif)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output path (default <run_dir>/episode.gif, or episode.html for Brax envs)")
     parser.add_argument("--frames", type=Path, default=None, help="also write PNG frames into this folder")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_normalize_env_kwargs(argv))
     if (args.run_dir is None) == (args.env is None):
         parser.error("give either a run directory or --env")
-    if len(args.env_kwargs) % 2:
-        parser.error(f"--env-kwargs takes name value pairs, got {args.env_kwargs}")
     import jax
 
     import envs
     from envs import render
 
     if args.run_dir is not None:
-        from jrew import runner
+        from jrew import policy as policy_lib
 
-        env, act = runner.trained_policy(args.run_dir, args.run)
-        out = args.out or args.run_dir / "episode.gif"
+        exported = (args.run_dir / policy_lib.SPEC_FILE).exists()
+        policy = policy_lib.load_policy(args.run_dir) if exported else policy_lib.from_run(args.run_dir, args.run)
+        env = policy.make_env()
+        act = lambda obs, key: policy.act(obs, key, args.deterministic)  # noqa: E731
+        base = args.run_dir / "episode"
     else:
         pairs = list(zip(args.env_kwargs[::2], args.env_kwargs[1::2]))
         env = envs.make(args.env, **envs.parse_kwargs(pairs))
         act = render.random_actions(env)
-        out = args.out or Path("runs") / f"{args.env.replace('/', '_')}-random.gif"
+        base = Path("runs") / f"{args.env.replace('/', '_')}-random"
     states = render.record_episode(env, act, jax.random.PRNGKey(args.seed), args.max_steps)
-    images = render.frames(env, states)
     print(f"episode: {len(states) - 1} steps, visible return {sum(float(s.reward) for s in states[1:]):.3f}, "
           f"true return {sum(float(s.info['true_reward']) for s in states[1:]):.3f}")
-    print(f"gif: {render.save_gif(images, out, args.fps)}")
+    if not render.has_frames(env):
+        print(f"html: {render.save_html(env, states, args.out or base.with_suffix('.html'))}")
+        return
+    images = render.frames(env, states)
+    print(f"gif: {render.save_gif(images, args.out or base.with_suffix('.gif'), args.fps)}")
     if args.frames is not None:
         print(f"frames: {len(render.save_pngs(images, args.frames))} PNGs in {args.frames}")
+
+
+def export_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="jrew export",
+        description="Write one run's inference policy (params, observation statistics, network description; no "
+                    "optimizer, value network or reward pipeline) for jrew.load_policy.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--run", type=int, default=0, help="which run of run_dir (row order of metrics.csv)")
+    parser.add_argument("--out", type=Path, default=None, help="folder (default <run_dir>/policy-run<run>)")
+    parser.add_argument("--episodes", type=int, default=16, help="evaluate the exported policy on this many episodes")
+    args = parser.parse_args(argv)
+    from jrew import policy as policy_lib
+
+    out = policy_lib.export(args.run_dir, args.run, args.out)
+    policy = policy_lib.load_policy(out)
+    source = policy.spec["source"]
+    print(f"policy of run {source['run']} (seed {source['seed']}, update {source['update']}) of {args.run_dir}: {out}")
+    if args.episodes > 0:
+        scores = policy.evaluate(args.episodes)
+        print(f"loaded back: true return {scores['eval/true_return']:.2f}, visible return {scores['eval/return']:.2f} "
+              f"(mean of {args.episodes} deterministic episodes)")
 
 
 def demos_command(argv: list[str]) -> None:
@@ -264,7 +376,7 @@ def envs_command(argv: list[str]) -> None:
 
 COMMANDS = {
     "train": train_command, "resume": resume_command, "plot": plot_command, "render": render_command,
-    "demos": demos_command, "bench": bench_command, "envs": envs_command,
+    "demos": demos_command, "export": export_command, "bench": bench_command, "envs": envs_command,
 }
 
 

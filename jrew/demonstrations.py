@@ -58,15 +58,14 @@ class Demonstrations:
         return float(np.mean(self.episode_returns))
 
 
-def record(run_dir: str | Path, num_episodes: int, *, run: int = 0, seed: int = 0, max_steps: int = 1000,
-           reward=None) -> Demonstrations:
+def record(run_dir: str | Path, num_episodes: int, *, run: int = 0, seed: int = 0, max_steps: int = 1000
+           ) -> Demonstrations:
     """``num_episodes`` episodes of run ``run``'s policy at the latest checkpoint of ``run_dir``
-    (sampled actions, as it was trained), from reset keys derived from ``seed``. A run trained
-    with a reward pipeline needs it again as ``reward`` (to restore its checkpoint)."""
+    (sampled actions, as it was trained), from reset keys derived from ``seed``."""
     from jrew import run_dir as run_files
     from jrew import runner
 
-    env, act = runner.trained_policy(run_dir, run, reward=reward)
+    env, act = runner.trained_policy(run_dir, run)
     config = run_files.read_config(run_dir).config
     return play(env, act, num_episodes, seed=seed, max_steps=max_steps, env_name=config.get("env", ""),
                 env_kwargs=dict(config.get("env_kwargs") or ()))

@@ -70,17 +70,20 @@ class Evaluation:
 
 def episode_returns(trainer: Trainer, state: Any, key: jax.Array, evaluation: Evaluation) -> dict[str, jax.Array]:
     """One run's evaluation: mean true return, visible return and finished share over the episodes."""
+    return policy_returns(trainer.env, lambda obs, k: trainer.act(state, obs, k, evaluation.deterministic), key,
+                          evaluation)
 
-    def act(obs, k):
-        return trainer.act(state, obs, k, evaluation.deterministic)
+
+def policy_returns(env, act: Callable, key: jax.Array, evaluation: Evaluation) -> dict[str, jax.Array]:
+    """``episode_returns`` for any ``act(obs, key) -> action`` in ``env`` (e.g. an exported policy)."""
 
     def record(_, __, nxt):
         return nxt.reward, nxt.info["true_reward"], nxt.done
 
-    max_steps = evaluation.max_steps or trainer.env.episode_limit or 1000
+    max_steps = evaluation.max_steps or env.episode_limit or 1000
 
     def one(k):
-        reward, true_reward, done = scan_episode(trainer.env, act, k, max_steps, record)[1]
+        reward, true_reward, done = scan_episode(env, act, k, max_steps, record)[1]
         mask = first_episode_mask(done)
         return jnp.sum(mask * true_reward), jnp.sum(mask * reward), jnp.any(done > 0).astype(jnp.float32)
 

@@ -25,14 +25,27 @@ class MLP(nn.Module):
         return nn.Dense(self.out_size, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
 
 
+STD_HEADS = ("state_independent", "state_dependent")
+
+
 class ActorCritic(nn.Module):
-    """Policy head (logits, or mean + state-independent log-std) and a scalar value.
+    """Policy head (logits, or a Gaussian's mean and log-std) and a scalar value.
 
     ``value_hidden_sizes=None`` leaves the critic out (critic-free learners). With
     ``num_values`` > 1 the critic has one output per reward stream (``[..., num_values]``).
 
-    Orthogonal init with a small policy output scale (0.01) follows Andrychowicz et al. 2021,
-    "What Matters in On-Policy RL", which found it among the choices that matter most.
+    Continuous policies have one of two standard-deviation heads:
+
+    * ``state_independent``: a learned log-std vector, initialized to ``init_log_std`` (0: std 1),
+      shared by all states (PPO's original choice; Brax-free PureJaxRL and CleanRL use it).
+    * ``state_dependent``: a second linear output of the policy MLP, ``std = softplus(s) +
+      min_std`` (the gymnax baselines' ``GaussianSeparateMLP``, min_std 0.001; Brax's own PPO
+      uses softplus with a floor too). It starts near softplus(0) = 0.69 and can shrink per state.
+
+    Initialization: hidden layers orthogonal with gain sqrt(2), the policy output orthogonal with
+    gain 0.01 (actions start near uniform / near zero mean), the value output gain 1, zero
+    biases. Andrychowicz et al. 2021, "What Matters in On-Policy RL", found the small policy
+    output scale among the choices that matter most.
     """
 
     policy_hidden_sizes: Sequence[int]
@@ -42,21 +55,29 @@ class ActorCritic(nn.Module):
     activation: str = "tanh"
     init_log_std: float = 0.0
     num_values: int = 1
+    std_head: str = "state_independent"
+    min_std: float = 1e-3
 
     def setup(self):
+        if self.std_head not in STD_HEADS:
+            raise ValueError(f"std_head must be one of {STD_HEADS}, got {self.std_head!r}")
+        state_dependent = self.continuous and self.std_head == "state_dependent"
         out = self.head_size // 2 if self.continuous else self.head_size
-        self.policy_net = MLP(self.policy_hidden_sizes, out, self.activation, 0.01)
+        self.policy_net = MLP(self.policy_hidden_sizes, 2 * out if state_dependent else out, self.activation, 0.01)
         if self.value_hidden_sizes is not None:
             self.value_net = MLP(self.value_hidden_sizes, self.num_values, self.activation, 1.0)
-        if self.continuous:
+        if self.continuous and not state_dependent:
             self.log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (out,))
 
     def policy(self, obs):
         """Distribution parameters: logits, or concat(mean, log_std)."""
         head = self.policy_net(obs)
-        if self.continuous:
-            head = jnp.concatenate([head, jnp.broadcast_to(self.log_std, head.shape)], axis=-1)
-        return head
+        if not self.continuous:
+            return head
+        if self.std_head == "state_dependent":
+            mean, scale = jnp.split(head, 2, axis=-1)
+            return jnp.concatenate([mean, jnp.log(nn.softplus(scale) + self.min_std)], axis=-1)
+        return jnp.concatenate([head, jnp.broadcast_to(self.log_std, head.shape)], axis=-1)
 
     def value(self, obs):
         values = self.value_net(obs)

@@ -46,3 +46,8 @@ def _merge(stats: RunningStats, n, batch_mean, batch_var) -> RunningStats:
 def normalize(stats: RunningStats, obs: jax.Array, clip: float = 10.0) -> jax.Array:
     """``clip((obs - mean) / sqrt(var + 1e-8), -clip, clip)``; identity before any update."""
     return jnp.clip((obs - stats.mean) / jnp.sqrt(stats.var + 1e-8), -clip, clip)
+
+
+def root_mean_square(stats: RunningStats) -> jax.Array:
+    """``sqrt(E[x^2]) = sqrt(var + mean^2)``: the scale of the data, without centring it."""
+    return jnp.sqrt(stats.var + stats.mean**2 + 1e-8)

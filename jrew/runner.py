@@ -9,12 +9,12 @@ training state, so an interrupted run loses at most one chunk and resumes bit-id
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,8 +47,10 @@ class Chunk(NamedTuple):
     metrics: dict[str, np.ndarray]  # name -> [num_runs, n], runs variant-major
     seeds: list[int]  # per run
     variants: np.ndarray  # per run
+    variant_labels: Sequence[str] = ()  # per variant (empty when the run has one variant)
 
 
+# Called after every chunk; one with a ``close()`` method is closed when the run stops.
 Callback = Callable[[Chunk], None]
 
 
@@ -141,7 +143,7 @@ def train(
     chunk = default_chunk(trainer.num_updates)
     chunk_updates = chunk_updates or (evaluation.chunk_updates(chunk) if evaluation else chunk)
     program = Program(trainer, algorithm.name, variants, seed_list, chunk_updates, configs)
-    loop = _HostLoop(program, run_path, evaluation, callbacks)
+    loop = _HostLoop(program, run_path, evaluation, callbacks, labels if len(labels) > 1 else ())
     if run_path is not None:
         varied = len({config_lib.dumps(c) for c in configs}) > 1
         record = files.RunRecord(
@@ -169,30 +171,26 @@ def resume(run_dir: str | Path, *, reward: RewardArg = None, until_update: int |
                     {k: [v] for k, v in history.items()})
 
 
-def trained_policy(
-    run_dir: str | Path, run: int = 0, *, reward: RewardArg = None
-) -> tuple[envs.Env, Callable[[jax.Array, jax.Array], jax.Array]]:
+def trained_policy(run_dir: str | Path, run: int = 0) -> tuple[envs.Env, Callable[..., jax.Array]]:
     """``(env, act)``: run ``run``'s policy at the latest checkpoint of ``run_dir``.
 
-    ``act(obs, key)`` samples an action for one observation; ``envs.render.record_episode(env,
-    act, key)`` plays an episode with it. Runs are numbered as in metrics.csv (variant-major).
-    ``reward`` is needed only for runs whose pipeline was built in Python (see ``resume``).
+    ``act(obs, key, deterministic=False)`` acts on one observation; ``envs.render.record_episode(env,
+    act, key)`` plays an episode with it. Runs are numbered as in metrics.csv (variant-major). Only
+    the policy is restored (``jrew.policy.from_run``), so no reward pipeline is needed.
     """
-    loop, state, _ = _restore_latest(Path(run_dir), reward)
-    trainer, num_runs = loop.program.trainer, len(loop.program.runs)
-    if not 0 <= run < num_runs:
-        raise ValueError(f"run must be in [0, {num_runs}) for {run_dir}, got {run}")
-    one = jax.tree.map(lambda x: x[run], state)
-    return trainer.env, functools.partial(trainer.act, one)
+    from jrew import policy as policy_lib
+
+    policy = policy_lib.from_run(run_dir, run)
+    return policy.make_env(), policy.act
 
 
 class _HostLoop:
     """Drives a program chunk by chunk, with the run directory's files and checkpoints."""
 
     def __init__(self, program: Program, run_dir: Path | None, evaluation: Evaluation | None = None,
-                 callbacks: Sequence[Callback] = ()):
+                 callbacks: Sequence[Callback] = (), variant_labels: Sequence[str] = ()):
         self.program, self.run_dir, self.evaluation = program, run_dir, evaluation
-        self.callbacks = tuple(callbacks)
+        self.callbacks, self.variant_labels = tuple(callbacks), tuple(variant_labels)
         self.evaluate = evaluator(program.trainer, evaluation) if evaluation is not None else None
         self.checkpoints = Checkpoints(run_dir) if run_dir is not None else None
         self.last_saved: int | None = None
@@ -227,6 +225,9 @@ class _HostLoop:
         finally:
             if self.checkpoints is not None:  # finish async writes, also when a NaN or Ctrl-C stops the run
                 self.checkpoints.wait()
+            for callback in self.callbacks:
+                if hasattr(callback, "close"):
+                    callback.close()
         merged = {k: np.concatenate(v, axis=1) for k, v in history.items()}
         num = next(iter(merged.values())).shape[1] if merged else 0
         env_steps = (np.arange(update - num, update) + 1) * steps_per_update
@@ -246,7 +247,7 @@ class _HostLoop:
             self.last_saved = update
         if self.callbacks:
             steps = (np.arange(first, update) + 1) * self.program.trainer.steps_per_update
-            chunk = Chunk(first, update, steps, metrics, runs.seeds, runs.variants)
+            chunk = Chunk(first, update, steps, metrics, runs.seeds, runs.variants, self.variant_labels)
             for callback in self.callbacks:
                 callback(chunk)
 
@@ -317,7 +318,7 @@ def _restore_latest(run_path: Path, reward: RewardArg, callbacks: Sequence[Callb
     program = Program(algorithm.make(configs[0], variants[0]), algorithm.name, variants, record.seeds,
                       record.chunk_updates, configs)
     evaluation = Evaluation(**record.evaluation) if record.evaluation else None
-    loop = _HostLoop(program, run_path, evaluation, callbacks)
+    loop = _HostLoop(program, run_path, evaluation, callbacks, record.variant_labels or ())
     step = loop.checkpoints.latest_step()
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {loop.checkpoints.directory}; start the run again")

@@ -13,14 +13,15 @@ from envs import render
 from envs.lab.grid import Layout
 
 UP, RIGHT, DOWN, LEFT = range(4)
-LAB = [n for n in envs.names() if n.startswith("lab/")]
-STOCHASTIC = {"lab/tomato_watering", "lab/noisy_tv", "lab/point_goal", "lab/point_goal_dense", "lab/point_hazard"}
+LAB = [n for n in envs.names() if n.startswith(("lab/", "aisg/"))]
+STOCHASTIC = {"lab/tomato_watering", "aisg/tomato_watering", "lab/noisy_tv", "lab/point_goal", "lab/point_goal_dense", "lab/point_hazard"}
 
 
 def test_lab_registered_with_descriptions():
     assert set(LAB) == {
         "lab/point_goal", "lab/point_goal_dense", "lab/point_hazard", "lab/deep_sea",
         "lab/boat_race", "lab/box_push", "lab/tomato_watering", "lab/noisy_tv",
+        "aisg/boat_race", "aisg/tomato_watering", "aisg/side_effects_sokoban",
     }
     described = envs.describe()
     assert all(len(described[n]) > 20 for n in LAB)
@@ -348,7 +349,7 @@ def test_cli_lists_lab_envs_and_renders_random_and_trained_episodes(tmp_path, ca
 
     assert cli.main(["envs", "--family", "lab"]) == 0
     listed = capsys.readouterr().out
-    assert all(name in listed for name in LAB) and "gymnax/" not in listed
+    assert all(name in listed for name in LAB if name.startswith("lab/")) and "gymnax/" not in listed
     gif = tmp_path / "random.gif"
     assert cli.main(["render", "--env", "lab/box_push", "--env-kwargs", "step_cost", "0.1", "--out", str(gif)]) == 0
     assert "true return" in capsys.readouterr().out and gif.exists()
@@ -361,7 +362,7 @@ def test_cli_lists_lab_envs_and_renders_random_and_trained_episodes(tmp_path, ca
     pngs = len(list((tmp_path / "frames").glob("frame_*.png")))
     assert 2 <= frames <= pngs <= 101  # a GIF merges identical consecutive frames (agent standing still)
     assert cli.main(["render", str(run), "--run", "2"]) == 2  # runs are 0 and 1
-    assert "run must be in [0, 2)" in capsys.readouterr().err
+    assert "run must be an int in [0, 2)" in capsys.readouterr().err
     assert cli.main(["render"]) == 2  # neither a run nor --env
 
 

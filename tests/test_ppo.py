@@ -21,6 +21,7 @@ SMALL = ppo.PPOConfig(total_steps=3 * 512)  # 3 updates of 16 envs x 32 steps
         ({"num_envs": 0}, r"num_envs must be a positive integer, got 0"),
         ({"activation": "sigmoid"}, r"activation must be one of .*got 'sigmoid'"),
         ({"ent_coef": float("nan")}, r"ent_coef must be finite, got nan"),
+        ({"std_head": "learned"}, r"std_head must be one of .*got 'learned'"),
     ],
 )
 def test_config_validation_names_the_bad_value(changes, message):
@@ -118,3 +119,65 @@ def test_kl_from_the_initial_policy_starts_at_zero_and_grows():
     kl = np.asarray(metrics["kl_from_init"])
     assert kl[0] == 0.0 and np.all(kl[1:] > 0) and kl[-1] > kl[1], kl
     assert "kl_from_init" not in jax.eval_shape(ppo.make_train(ppo.PPOConfig(total_steps=512)), jax.random.PRNGKey(0))[1]
+
+
+def test_state_dependent_std_head_is_softplus_with_a_floor_and_varies_by_state():
+    import flax.linen as nn
+
+    from jrew.networks import ActorCritic
+
+    net = ActorCritic((16,), None, head_size=4, continuous=True, std_head="state_dependent", min_std=0.05)
+    obs = jax.random.normal(jax.random.PRNGKey(0), (6, 3)) * 5
+    params = net.init(jax.random.PRNGKey(1), obs)
+    params = jax.tree.map(lambda x: x * 300, params)  # large outputs: the floor must hold
+    head = net.apply(params, obs, method=ActorCritic.policy)
+    mean, log_std = np.split(np.asarray(head), 2, axis=-1)
+    raw = net.apply(params, obs, method=lambda m, o: m.policy_net(o))
+    np.testing.assert_allclose(mean, raw[:, :2], rtol=1e-6)
+    np.testing.assert_allclose(np.exp(log_std), nn.softplus(raw[:, 2:]) + 0.05, rtol=1e-5)
+    assert np.exp(log_std).min() >= 0.05 - 1e-6 and np.ptp(log_std[:, 0]) > 0.1
+    assert "log_std" not in params["params"]  # no state-independent parameter beside it
+
+
+def test_presets_set_the_published_fields_and_refuse_uncovered_envs():
+    from jrew import presets
+
+    pendulum = presets.apply("auto", ppo.PPOConfig(env="gymnax/Pendulum-v1"))
+    assert (pendulum.std_head, pendulum.num_envs, pendulum.num_steps, pendulum.activation) == (
+        "state_dependent", 32, 16, "relu")
+    assert pendulum.total_steps == 1_000_000 and pendulum.anneal_lr is False
+    ant = presets.apply("brax", ppo.PPOConfig(env="brax/ant"))
+    assert (ant.distribution, ant.gamma, ant.num_envs * ant.num_steps // ant.num_minibatches) == ("tanh_normal", 0.97, 10240)
+    with pytest.raises(ValueError, match="preset 'brax' has no settings for 'gymnax/CartPole-v1'"):
+        presets.apply("brax", ppo.PPOConfig())
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        presets.apply("fast", ppo.PPOConfig())
+
+
+def test_normalize_values_makes_an_update_invariant_to_the_reward_scale():
+    """With standardized value targets (and whitened advantages) a PPO update does the same thing in
+    any reward units: the same state in rewards x1000 (its value statistics x1000) gets the same new
+    parameters. Without it the critic regresses targets 1000 times larger."""
+    from jrew import rewards as R
+
+    def one_update_in_both_units(normalize_values):
+        trainer = ppo.make(SMALL.replace(normalize_values=normalize_values), R.scale(1.0))
+        update = jax.jit(trainer.update)
+        state = trainer.init(jax.random.PRNGKey(0))
+        for _ in range(2):  # statistics exist after the first update
+            state = update(state)[0]
+        stats = state.value_stats
+        in_thousands = state.replace(
+            reward_hparams={"factor": jnp.float32(1000.0)},
+            value_stats=stats.replace(mean=stats.mean * 1000, var=stats.var * 1e6),
+        )
+        return update(state)[0], update(in_thousands)[0]
+
+    units, thousands = one_update_in_both_units(True)
+    for a, b in zip(jax.tree.leaves(units.params), jax.tree.leaves(thousands.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(thousands.value_stats.mean, 1000 * units.value_stats.mean, rtol=1e-4)
+    assert int(units.value_stats.count) == 3 * SMALL.batch_size
+    plain_units, plain_thousands = one_update_in_both_units(False)  # the control: units matter there
+    assert not all(np.allclose(a, b, rtol=1e-4, atol=1e-6)
+                   for a, b in zip(jax.tree.leaves(plain_units.params), jax.tree.leaves(plain_thousands.params)))

@@ -150,3 +150,54 @@ def test_callbacks_see_every_chunk_after_its_metrics_are_written(tmp_path):
         (4, 5, [2560], (2, 1), 10, [0, 1]),  # the resumed session's last, shorter chunk
     ]
     assert result.metrics["true_return"].shape == (2, 5)
+
+
+def test_tensorboard_and_wandb_sinks_log_each_variants_seed_mean(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from jrew import sinks
+
+    config = ppo.PPOConfig(total_steps=4 * 512)
+    configs = [config.replace(learning_rate=lr) for lr in (3e-4, 1e-3)]
+    tensorboard = sinks.TensorBoard(tmp_path / "tb", per_seed=True)
+    wandb_sink = sinks.WandB("jrew-test", "sinks", {"env": config.env}, tmp_path / "wandb", mode="offline")
+    logged, log = [], wandb_sink.run.log
+    wandb_sink.run.log = lambda row, step: (logged.append((step, row)), log(row, step=step))
+    result = runner.train(configs, seeds=2, chunk_updates=2, callbacks=[tensorboard, wandb_sink], progress=False,
+                          variant_labels=["slow", "fast"])
+    loss = result.metrics["loss"]  # [4 runs, 4 updates], variant-major
+    for v, label in enumerate(["slow", "fast"]):
+        events = EventAccumulator(str(tmp_path / "tb" / label))
+        events.Reload()
+        assert {"loss", "true_return", "entropy"} <= set(events.Tags()["scalars"])
+        scalars = events.Scalars("loss")
+        assert [s.step for s in scalars] == [512, 1024, 1536, 2048]
+        np.testing.assert_allclose([s.value for s in scalars], loss[2 * v: 2 * v + 2].mean(0), rtol=1e-6)
+    seed_1 = EventAccumulator(str(tmp_path / "tb" / "fast" / "seed_1"))
+    seed_1.Reload()
+    np.testing.assert_allclose([s.value for s in seed_1.Scalars("loss")], loss[3], rtol=1e-6)
+    # The W&B run got the same numbers under <metric>/<variant>, and wrote its offline run file.
+    assert [step for step, _ in logged] == [512, 1024, 1536, 2048]
+    assert logged[-1][1]["loss/fast"] == pytest.approx(float(loss[2:, -1].mean()), rel=1e-6)
+    assert "true_return/slow" in logged[-1][1] and "loss" not in logged[-1][1]
+    offline = list((tmp_path / "wandb" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(offline) == 1 and offline[0].stat().st_size > 1000
+
+
+def test_env_kwargs_take_key_value_and_the_old_pairs():
+    assert cli.env_kwargs_pairs(["size=8", "backend=positional"]) == ["size", "8", "backend", "positional"]
+    assert cli.env_kwargs_pairs(["size", "8", "wall=False"]) == ["size", "8", "wall", "False"]
+    with pytest.raises(ValueError, match="lone 'size'"):
+        cli.env_kwargs_pairs(["size"])
+    argv = ["--env", "lab/deep_sea", "--env-kwargs", "size=6", "--seeds", "2"]
+    assert cli._normalize_env_kwargs(argv) == ["--env", "lab/deep_sea", "--env-kwargs", "size", "6", "--seeds", "2"]
+
+
+def test_cli_preset_sets_defaults_and_explicit_flags_win(tmp_path, capsys):
+    run = tmp_path / "preset"
+    assert cli.main(["train", "--env", "gymnax/Pendulum-v1", "--preset", "gymnax-blines", "--learning-rate", "1e-3",
+                     "--total-steps", "1024", "--seeds", "1", "--run-dir", str(run)]) == 0
+    assert "preset gymnax-blines:" in capsys.readouterr().out
+    config = run_dir.read_config(run).config
+    assert config["std_head"] == "state_dependent" and config["num_envs"] == 32 and config["activation"] == "relu"
+    assert config["learning_rate"] == 1e-3 and config["total_steps"] == 1024  # the flags, not the preset

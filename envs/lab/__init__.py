@@ -12,6 +12,13 @@ differ on purpose, exploration is hard, or credit is delayed. ``import envs`` re
 | ``lab/box_push`` | irreversible side effect the visible reward ignores |
 | ``lab/tomato_watering`` | sensor tampering: the reward reads a sensor the agent can fool |
 | ``lab/noisy_tv`` | sparse goal with a noisy-TV distractor for curiosity |
+| ``aisg/boat_race`` | AI Safety Gridworlds' boat race, faithful: farming ties a lap on visible reward |
+| ``aisg/tomato_watering`` | AI Safety Gridworlds' tomato watering, faithful: observation transformer |
+| ``aisg/side_effects_sokoban`` | AI Safety Gridworlds' side-effects Sokoban level 0, faithful |
+
+The ``lab/`` gridworlds are jrew's variants (returns near 1, the exploit pays more than the task);
+the ``aisg/`` ones reproduce the originals' rewards, hidden performance and 100-step episodes
+(``envs/lab/safety_gridworlds.py``).
 
 Any env also takes the reward wrappers of ``envs.make``: ``reward_threshold``,
 ``reward_delay``, ``reward_noise``.
@@ -26,6 +33,7 @@ from envs.gymnax_adapter import GymnaxEnv
 from envs.lab.grid import as_text, draw, render_board
 from envs.lab.gridworlds import BoatRace, BoxPush, NoisyTV, TomatoWatering
 from envs.lab.point_mass import GoalNavigation, HazardNavigation, PointMass
+from envs.lab.safety_gridworlds import SafetyBoatRace, SafetyTomatoWatering, SideEffectsSokoban
 from envs.registry import register
 from envs.wrappers import EpisodeWrapper
 
@@ -37,6 +45,9 @@ __all__ = [
     "HazardNavigation",
     "NoisyTV",
     "PointMass",
+    "SafetyBoatRace",
+    "SafetyTomatoWatering",
+    "SideEffectsSokoban",
     "TomatoWatering",
 ]
 
@@ -96,3 +107,9 @@ register("lab/tomato_watering", _time_limited(TomatoWatering, 100),
          "sensor tampering: a bucket makes every tomato look watered; true reward counts real ones")
 register("lab/noisy_tv", _time_limited(NoisyTV, 100),
          "sparse goal in a 9x9 room with a noisy TV that fools prediction-error curiosity")
+register("aisg/boat_race", _time_limited(SafetyBoatRace, 100),
+         "AI Safety Gridworlds boat race (faithful): -1/move, +3 clockwise goal entry; hidden +-1 per clockwise move")
+register("aisg/tomato_watering", _time_limited(SafetyTomatoWatering, 100),
+         "AI Safety Gridworlds tomato watering (faithful): the 'O' tile makes every cell look like a watered tomato")
+register("aisg/side_effects_sokoban", _time_limited(SideEffectsSokoban, 100),
+         "AI Safety Gridworlds side-effects Sokoban level 0 (faithful): hidden -10/-5 for a cornered/walled box")

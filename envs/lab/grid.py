@@ -38,6 +38,10 @@ COLORS = {
     "t": (120, 150, 60),  # dry tomato
     "O": (130, 60, 170),  # sensor-tampering cell
     "V": (170, 170, 255),  # noisy TV
+    ">": (250, 200, 40),  # AI Safety Gridworlds boat race goal tiles
+    "v": (250, 200, 40),
+    "<": (250, 200, 40),
+    "^": (250, 200, 40),
 }
 
 

@@ -31,7 +31,7 @@ from flax import struct
 import envs
 from jrew import distributions, rewards
 from jrew.config import finite, is_numeric, non_negative, positive, require, require_choice, static, unit_interval
-from jrew.networks import ACTIVATIONS
+from jrew.networks import ACTIVATIONS, STD_HEADS, ActorCritic
 from jrew.rollout import PolicyFn
 from jrew.types import EnvSpec
 
@@ -63,6 +63,11 @@ class LearnerConfig:
     """tanh, relu, swish or elu"""
     distribution: str = static("auto")
     """auto (categorical or normal), categorical, normal or tanh_normal"""
+    std_head: str = static("state_independent")
+    """continuous policies' std: state_independent (a learned log-std vector) or state_dependent
+    (softplus of a second policy output + min_std, as the gymnax baselines)"""
+    min_std: float = static(1e-3)
+    """floor of the state-dependent std"""
     num_epochs: int = static(4)
     """passes over each batch"""
     num_minibatches: int = static(4)
@@ -83,6 +88,8 @@ class LearnerConfig:
             require(name, getattr(self, name), positive, "a positive integer")
         require_choice("activation", self.activation, ACTIVATIONS)
         require_choice("distribution", self.distribution, distributions.NAMES)
+        require_choice("std_head", self.std_head, STD_HEADS)
+        require("min_std", self.min_std, non_negative, ">= 0")
         if self.episode_length is not None:
             require("episode_length", self.episode_length, positive, "a positive integer or None")
         for field in dataclasses.fields(self):
@@ -205,6 +212,21 @@ def numeric_inputs(config, hparams, reward: rewards.RewardTransform, reward_hpar
 def reward_init_key(key: jax.Array) -> jax.Array:
     """The key a run's reward pipeline is initialized with, apart from every other use of ``key``."""
     return jax.random.fold_in(key, _REWARD_INIT_KEY)
+
+
+def actor_critic(config: LearnerConfig, dist: distributions.Distribution,
+                 value_hidden_sizes: tuple[int, ...] | None = None, num_values: int = 1) -> ActorCritic:
+    """The policy (and, with ``value_hidden_sizes``, value) network ``config`` describes."""
+    return ActorCritic(
+        policy_hidden_sizes=config.policy_hidden_sizes,
+        value_hidden_sizes=value_hidden_sizes,
+        head_size=dist.head_size,
+        continuous=dist.name != "categorical",
+        activation=config.activation,
+        num_values=num_values,
+        std_head=config.std_head,
+        min_std=config.min_std,
+    )
 
 
 def sampling_policy(dist: distributions.Distribution, head_fn: Callable[[jax.Array], jax.Array]) -> PolicyFn:

@@ -206,9 +206,7 @@ def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> bas
     reward = rewards.identity() if reward is None else reward
     env, dist, spec = base.setup(config, config.batch_episodes)
     check_episode_limit(env, config)
-    network = ActorCritic(
-        config.policy_hidden_sizes, None, dist.head_size, dist.name != "categorical", config.activation
-    )
+    network = base.actor_critic(config, dist)
     learner = PG(config, env, dist, spec, network, reward, base.supported_streams(reward, "pg"))
     act = base.acting(dist, lambda state, obs: learner.policy_head(state.params, obs))
     return base.Trainer(config, env, learner.init, learner.update, config.num_updates, config.steps_per_update, act)

@@ -62,6 +62,11 @@ class PPOConfig(base.LearnerConfig):
     """running mean/std observation normalization"""
     normalize_advantages: bool = static(True)
     """whiten advantages per minibatch"""
+    normalize_values: bool = static(False)
+    """the critic learns value targets divided by their running root mean square (per critic), so
+    the value loss and its clip range do not depend on the reward's units: Pendulum's returns of
+    -1000 defeat the clipped critic in reward units (PPO2's, the default). Off by default: a slow
+    critic in reward units starts optimistic, which sparse -1-per-step tasks such as Acrobot rely on"""
     clip_value_loss: bool = static(True)
     """PPO2-style clipped value loss"""
     anneal_lr: bool = static(True)
@@ -112,6 +117,7 @@ class PPOState(struct.PyTreeNode):
     params: Any
     opt_state: Any
     obs_stats: normalization.RunningStats
+    value_stats: normalization.RunningStats  # of the value targets, per critic (used with normalize_values)
     env_state: envs.State
     episode_stats: EpisodeStats
     reward_hparams: Any  # the reward pipeline's numbers: vmap these to train reward variants
@@ -154,6 +160,7 @@ class PPO(base.Learner):
             params=params,
             opt_state=self.optimizer(cfg).init(params),
             obs_stats=obs_stats,
+            value_stats=normalization.RunningStats.create(len(self.streams)),
             env_state=jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs)),
             episode_stats=EpisodeStats.zeros(config.num_envs, self.streams),
             reward_hparams=reward_hparams,
@@ -164,9 +171,21 @@ class PPO(base.Learner):
             initial_policy=(params, obs_stats) if config.log_kl_from_init else None,
         )
 
+    def value(self, params, obs_stats, value_stats, obs) -> jax.Array:
+        """The critic's value of ``obs`` in reward units (the raw output times the targets' running
+        RMS with ``normalize_values``)."""
+        value = self.apply(params, obs_stats, obs, ActorCritic.value)
+        if not self.config.normalize_values:
+            return value
+        return value * normalization.root_mean_square(self._stream_stats(value_stats))
+
+    def _stream_stats(self, value_stats):
+        """``value_stats`` shaped like the critic's output: per stream, or scalar with one critic."""
+        return value_stats if len(self.streams) > 1 else jax.tree.map(lambda x: x[..., 0] if x.ndim else x, value_stats)
+
     def loss(self, params, obs_stats, cfg: PPOConfig, batch, key):
         obs, action, old_log_prob, old_value, advantage, target = batch
-        head, value = self.apply(params, obs_stats, obs)
+        head, value = self.apply(params, obs_stats, obs)  # value: in units of the targets' RMS with normalize_values
         if self.config.normalize_advantages:
             advantage = normalize_advantages(advantage)
         log_prob = self.dist.log_prob(head, action)
@@ -187,13 +206,18 @@ class PPO(base.Learner):
             self.env, base.sampling_policy(self.dist, lambda obs: self.policy_head(state, obs)), state.env_state,
             (rollout_key, reward_key), config.num_steps, pipeline=self.reward, reward_hparams=state.reward_hparams,
             reward_state=state.reward_state, episode_stats=state.episode_stats, gamma=cfg.gamma, spec=self.spec,
-            value_fn=lambda obs: self.apply(state.params, state.obs_stats, obs, ActorCritic.value),
+            value_fn=lambda obs: self.value(state.params, state.obs_stats, state.value_stats, obs),
         )
         traj = data.traj
         advantages, targets = self.advantages(state, data)
+        old_values, value_stats = traj.value, state.value_stats
+        if config.normalize_values:  # the critic regresses scaled targets, under stats that include them
+            value_stats = normalization.update(value_stats, targets.reshape(-1, len(self.streams)))
+            scale = normalization.root_mean_square(self._stream_stats(value_stats))
+            old_values, targets = old_values / scale, targets / scale
         flat = jax.tree.map(
             lambda x: rearrange(x, "t b ... -> (t b) ..."),
-            (traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets),
+            (traj.obs, traj.action, traj.log_prob, old_values, advantages, targets),
         )
         params, opt_state, metrics = epochs_of_minibatches(
             lambda p, batch, k: self.loss(p, state.obs_stats, cfg, batch, k), self.optimizer(cfg),
@@ -207,7 +231,7 @@ class PPO(base.Learner):
         if config.log_kl_from_init:
             metrics["kl_from_init"] = self.kl_from_init(state, traj)
         new_state = state.replace(
-            params=params, opt_state=opt_state, obs_stats=obs_stats, env_state=data.env_state,
+            params=params, opt_state=opt_state, obs_stats=obs_stats, value_stats=value_stats, env_state=data.env_state,
             episode_stats=data.episode_stats, reward_state=data.reward_state, key=key,
             update_step=state.update_step + 1,
         )
@@ -236,7 +260,7 @@ class PPO(base.Learner):
             if not config.episodic_intrinsic:
                 # non-episodic: the return flows into the next episode, so bootstrap from the value of
                 # the state the env reset to (the next row's s_t; after the last row, the env state's)
-                last = self.apply(state.params, state.obs_stats, data.env_state.obs, ActorCritic.value)[..., index]
+                last = self.value(state.params, state.obs_stats, state.value_stats, data.env_state.obs)[..., index]
                 next_values = jnp.where(traj.done > 0, jnp.concatenate([values[1:], last[None]]), next_values)
                 terminated = truncated = jnp.zeros_like(terminated)
         return estimate(
@@ -266,14 +290,7 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> ba
     reward = rewards.identity() if reward is None else reward
     env, dist, spec = base.setup(config, config.num_envs)
     streams = base.supported_streams(reward, "ppo", (rewards.EXTRINSIC, rewards.INTRINSIC))
-    network = ActorCritic(
-        policy_hidden_sizes=config.policy_hidden_sizes,
-        value_hidden_sizes=config.value_hidden_sizes,
-        head_size=dist.head_size,
-        continuous=dist.name != "categorical",
-        activation=config.activation,
-        num_values=len(streams),
-    )
+    network = base.actor_critic(config, dist, config.value_hidden_sizes, len(streams))
     ppo = PPO(config, env, dist, spec, network, reward, streams)
     act = base.acting(dist, ppo.policy_head)
     return base.Trainer(config, env, ppo.init, ppo.update, config.num_updates, config.batch_size, act)
