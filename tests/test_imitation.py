@@ -33,6 +33,7 @@ def test_discriminator_loss_and_gradient_penalty_by_hand():
     np.testing.assert_allclose(gradient_penalty(lambda x: x @ w, jnp.ones((5, 2))), 16.0, rtol=1e-5)
 
 
+@pytest.mark.slow  # a component-learning run (about 50 s), like the preference model's and ICM's
 def test_gail_learns_to_tell_expert_steps_and_pays_minus_log_one_minus_d():
     """Expert states have obs[0] > 0, the policy's obs[0] < 0: the discriminator must separate them,
     and the reward must be -log(1 - D) of the updated discriminator, higher on expert-like steps."""

@@ -71,6 +71,8 @@ def test_render_of_a_brax_run_writes_an_html_viewer(tmp_path, capsys):
     assert cli.main(["train", "--env", "brax/inverted_pendulum", "--env-kwargs", "backend=positional", "--seeds", "1",
                      "--num-envs", "8", "--num-steps", "8", "--num-minibatches", "2", "--total-steps", "128",
                      "--policy-hidden-sizes", "8", "--value-hidden-sizes", "8", "--run-dir", str(run)]) == 0
+    metrics = jrew.load_metrics(run)  # continuous PPO on a Brax env: 2 updates of 8 envs x 8 steps
+    assert metrics["loss"].shape == (1, 2) and np.isfinite(metrics["loss"]).all()
     assert cli.main(["render", str(run), "--max-steps", "20", "--deterministic"]) == 0
     assert "html:" in capsys.readouterr().out
     page = (run / "episode.html").read_text()

@@ -90,15 +90,11 @@ def test_hparams_must_share_structure():
         trainer.init(jax.random.PRNGKey(0), SMALL.replace(num_epochs=2))
 
 
-def test_continuous_ppo_runs_on_brax_and_pendulum():
-    for cfg in (
-        ppo.PPOConfig(env="gymnax/Pendulum-v1", total_steps=2 * 512, distribution="tanh_normal", normalize_observations=True),
-        ppo.PPOConfig(env="brax/inverted_pendulum", env_kwargs=(("backend", "positional"),), total_steps=2 * 64,
-                      num_envs=8, num_steps=8, num_minibatches=2),
-    ):
-        state, metrics = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(0))
-        assert np.isfinite(metrics["loss"]).all()
-        assert int(state.update_step) == 2
+def test_continuous_ppo_runs_on_pendulum():  # on Brax: tests/test_policy.py trains and renders a Brax run
+    cfg = ppo.PPOConfig(env="gymnax/Pendulum-v1", total_steps=2 * 512, distribution="tanh_normal", normalize_observations=True)
+    state, metrics = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(0))
+    assert np.isfinite(metrics["loss"]).all()
+    assert int(state.update_step) == 2
 
 
 def test_observation_normalization_is_the_same_for_acting_and_learning():
