@@ -71,7 +71,7 @@ class Policy:
 
     def act(self, obs: jax.Array, key: jax.Array | None = None, deterministic: bool = False) -> jax.Array:
         """The env action for one observation: sampled with ``key``, or the mode when deterministic."""
-        network, dist = self._parts
+        _, dist = self._parts
         head = self.head(obs[None])
         if not deterministic and key is None:
             raise ValueError("act needs a key to sample; pass deterministic=True for the policy's mode")
@@ -101,6 +101,11 @@ def _network(spec: dict, action_space) -> tuple[ActorCritic, distributions.Distr
     return network, dist
 
 
+def _running_stats(fields: dict) -> normalization.RunningStats:
+    """Observation statistics from their saved fields (a checkpoint's or an export's)."""
+    return normalization.RunningStats(**{k: jnp.asarray(v) for k, v in fields.items()})
+
+
 def from_run(run_dir: str | Path, run: int = 0, step: int | None = None) -> Policy:
     """Run ``run``'s policy (runs numbered as in metrics.csv, variant-major) at checkpoint ``step``
     (default: the latest), read from the checkpoint as saved."""
@@ -125,7 +130,7 @@ def from_run(run_dir: str | Path, run: int = 0, step: int | None = None) -> Poli
     normalized = bool(config.get("normalize_observations", False))
     obs_stats = None
     if normalized:
-        obs_stats = normalization.RunningStats(**{k: jnp.asarray(np.asarray(v)[run]) for k, v in raw["obs_stats"].items()})
+        obs_stats = _running_stats({k: np.asarray(v)[run] for k, v in raw["obs_stats"].items()})
     labels = record.variant_labels or []
     spec = {
         "format": FORMAT, "version": VERSION, "algo": record.algo,
@@ -167,5 +172,5 @@ def load_policy(path: str | Path) -> Policy:
     state = flax.serialization.msgpack_restore((path / PARAMS_FILE).read_bytes())
     obs_stats = None
     if "obs_stats" in state:
-        obs_stats = normalization.RunningStats(**{k: jnp.asarray(v) for k, v in state["obs_stats"].items()})
+        obs_stats = _running_stats(state["obs_stats"])
     return Policy(spec, jax.tree.map(jnp.asarray, state["params"]), obs_stats)
