@@ -1,7 +1,8 @@
 """Reproduction: jrew PPO at published settings, next to the published return (and Brax's trainer).
 
     python -m benchmarks.reproduce [--only classic minatar brax] [--seeds 4]
-                                   [--minatar-steps 10000000] [--runs-dir runs/reproduce] [--ant-steps 5000000]
+                                   [--minatar-steps 10000000] [--runs-dir runs/reproduce]
+                                   [--ant-steps 5000000] [--ant-envs 256]
 
 * gymnax classic control and MinAtar: the gymnax-blines ``agents/<env>/ppo.yaml`` configs
   (``jrew.presets.GYMNAX_BLINES``), scored like gymnax-blines scores its checkpoints: the mean
@@ -67,14 +68,15 @@ def train_jrew(env: str, preset: str, seeds: int, total_steps: int | None, episo
     }
 
 
-def train_brax(env: str, seeds: int, total_steps: int, backend: str) -> dict:
-    """Brax's own PPO trainer at the notebook's settings (those jrew's brax preset mirrors)."""
+def train_brax(env: str, seeds: int, total_steps: int, backend: str, overrides: dict | None = None) -> dict:
+    """Brax's own PPO trainer at the notebook's settings (those jrew's brax preset mirrors), with
+    jrew's ``overrides`` of the preset applied to it the same way."""
     from brax.training.agents.ppo import networks as brax_networks
     from brax.training.agents.ppo import train as brax_train
 
     from envs.brax_adapter import import_brax_envs
 
-    p = presets.BRAX[env]
+    p = {**presets.BRAX[env], **(overrides or {})}
     name = env.removeprefix("brax/")
     brax_env = import_brax_envs().get_environment(name, backend=backend)
     batch_size = p["num_envs"] * p["num_steps"] // (5 * p["num_minibatches"])  # unrolls of 5 per minibatch
@@ -107,6 +109,9 @@ def main() -> None:
     parser.add_argument("--minatar-games", nargs="+", default=list(MINATAR))
     parser.add_argument("--pendulum-steps", type=int, default=None, help="Brax notebook: 2M")
     parser.add_argument("--ant-steps", type=int, default=5_000_000, help="Brax notebook: 50M")
+    parser.add_argument("--brax-envs", nargs="+", choices=BRAX, default=list(BRAX))
+    parser.add_argument("--ant-envs", type=int, default=None,
+                        help="parallel envs for ant, both trainers (notebook: 4096); minibatches keep their count")
     parser.add_argument("--brax-backend", default="positional", help="the notebook's default backend")
     parser.add_argument("--name", default="reproduce", help="results/<name>.{json,csv}")
     parser.add_argument("--runs-dir", type=Path, default=None,
@@ -143,12 +148,17 @@ def main() -> None:
                     f"; published at 10M steps, jrew at {args.minatar_steps:,}"),
                     "reference": presets.GYMNAX_BLINES_RETURNS[env], **out})
     if "brax" in args.only:
-        for env, steps in zip(BRAX, (args.pendulum_steps or presets.BRAX["brax/inverted_pendulum"]["total_steps"],
-                                     args.ant_steps)):
+        budgets = {"brax/inverted_pendulum": args.pendulum_steps or presets.BRAX["brax/inverted_pendulum"]["total_steps"],
+                   "brax/ant": args.ant_steps}
+        for env in args.brax_envs:
+            steps = budgets[env]
             backend = (("backend", args.brax_backend),)
-            out = train_jrew(env, "brax", args.seeds, steps, 128, f"scale({presets.REWARD_SCALING[env]})", backend)
-            brax = train_brax(env, args.seeds, out["env_steps"], args.brax_backend)
-            report({"env": f"{env} ({args.brax_backend})", "variant": "Brax notebook settings",
+            overrides = {"num_envs": args.ant_envs} if env == "brax/ant" and args.ant_envs else {}
+            out = train_jrew(env, "brax", args.seeds, steps, 128, f"scale({presets.REWARD_SCALING[env]})", backend,
+                             overrides=overrides)
+            brax = train_brax(env, args.seeds, out["env_steps"], args.brax_backend, overrides)
+            variant = "Brax notebook settings" + "".join(f", {k} {v}" for k, v in overrides.items())
+            report({"env": f"{env} ({args.brax_backend})", "variant": variant,
                     "source": "Brax's PPO trainer, same settings and budget",
                     **out, **brax})
 
