@@ -16,7 +16,7 @@ return (50 in 100 steps) while the hidden performance is +100 against 0.
   learnable with these settings.
 
 Both are one transform, ``r' = (1 - w) * visible + w * true`` with ``w`` in {0, 1} (variants in
-one program differ only in numbers). Writes the run (metrics.csv, config.json, checkpoints),
+one program differ only in numbers). Writes the run (metrics, config.json, checkpoints),
 plots of visible and true return, ``summary.json`` and a GIF of each variant's seed-0 episode.
 """
 

@@ -32,7 +32,7 @@ def main() -> None:
     print(f"compile {result.compile_seconds:.1f}s, train {result.train_seconds:.1f}s, "
           f"{result.steps_per_second:,.0f} env steps/s (all seeds)")
     print(f"learning curve: {plotting.plot_run(args.run_dir)}")
-    print(f"metrics: {args.run_dir / 'metrics.csv'}   resume/extend: jrew resume {args.run_dir}")
+    print(f"metrics: {args.run_dir / 'metrics'} (jrew.load_metrics)   resume/extend: jrew resume {args.run_dir}")
 
 
 if __name__ == "__main__":

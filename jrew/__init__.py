@@ -22,6 +22,7 @@ _EXPORTS = {
     "resume": "jrew.runner",
     "train": "jrew.runner",
     "load_metrics": "jrew.run_dir",
+    "load_summary": "jrew.run_dir",
     "load_policy": "jrew.policy",
     "Policy": "jrew.policy",
 }
@@ -35,6 +36,7 @@ __all__ = [
     "TrainingDivergedError",
     "load_metrics",
     "load_policy",
+    "load_summary",
     "make_train",
     "resume",
     "rewards",
@@ -47,7 +49,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads t
     from jrew.algos.pg import PGConfig  # noqa: F401
     from jrew.algos.ppo import PPOConfig, make_train  # noqa: F401
     from jrew.policy import Policy, load_policy  # noqa: F401
-    from jrew.run_dir import load_metrics  # noqa: F401
+    from jrew.run_dir import load_metrics, load_summary  # noqa: F401
     from jrew.runner import Chunk, RunResult, TrainingDivergedError, resume, train  # noqa: F401
 
 

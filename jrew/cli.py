@@ -32,7 +32,7 @@ class RunArgs:
     seeds: int = 8
     """number of seeds trained together in one compiled program (seeds 0..N-1)"""
     run_dir: Path | None = None
-    """where config.json, metrics.csv, checkpoints and plots go (default runs/<env>-<algo>)"""
+    """where config.json, metrics, checkpoints and plots go (default runs/<env>-<algo>)"""
     chunk_updates: int | None = None
     """updates per compiled chunk: the progress, metrics and checkpoint interval"""
     until_update: int | None = None
@@ -43,7 +43,7 @@ class RunArgs:
     grid: tuple[str, ...] = ()
     """numeric hyperparameter grids, e.g. learning_rate=3e-4,1e-3 gamma=0.99,0.999 (with --reward's grid: the product)"""
     eval_every: int | None = None
-    """evaluate every this many updates (eval/true_return in metrics.csv); default: no evaluation"""
+    """evaluate every this many updates (eval/true_return in the metrics); default: no evaluation"""
     eval_episodes: int = 16
     """evaluation episodes per run, with a fixed key (the same initial states for every run)"""
     eval_stochastic: bool = False
@@ -56,11 +56,35 @@ class RunArgs:
     """offline (files in <run_dir>/wandb, `wandb sync` later), online, or disabled"""
 
 
+def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("several processes (jax.distributed; run the same command in each)")
+    group.add_argument("--distributed", action="store_true", help="this process is one of several training together")
+    group.add_argument("--coordinator-address", default=None,
+                       help="host:port of process 0 (default: $JREW_COORDINATOR_ADDRESS, else JAX's cluster detection)")
+    group.add_argument("--num-processes", type=int, default=None, help="default: $JREW_NUM_PROCESSES")
+    group.add_argument("--process-id", type=int, default=None,
+                       help="this process's index; 0 writes the files (default: $JREW_PROCESS_ID)")
+
+
+def start_distributed(args) -> None:
+    """``--distributed``: joins the other processes before anything touches a device."""
+    if args.distributed:
+        from jrew import distributed
+
+        distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+    elif any(getattr(args, name) is not None for name in ("coordinator_address", "num_processes", "process_id")):
+        raise ValueError("--coordinator-address, --num-processes and --process-id need --distributed")
+
+
 def sinks(run_dir: Path, tensorboard: bool, wandb_project: str | None, wandb_mode: str, config: dict) -> list:
-    """The logging callbacks the CLI flags ask for (``config`` goes to W&B's run config)."""
+    """The logging callbacks the CLI flags ask for (``config`` goes to W&B's run config); none in
+    processes other than 0 under --distributed."""
+    from jrew import distributed
     from jrew import sinks as sinks_lib
 
     out = []
+    if not distributed.is_writer():
+        return out
     if tensorboard:
         out.append(sinks_lib.TensorBoard(run_dir / "tensorboard"))
         print(f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
@@ -106,9 +130,11 @@ def _normalize_env_kwargs(argv: list[str]) -> list[str]:
 
 
 def _report(result, run_dir: Path) -> None:
-    from jrew import plotting, stats
+    from jrew import distributed, plotting, stats
     from jrew import run_dir as files
 
+    if not distributed.is_writer():
+        return
     labels = files.read_config(run_dir).variant_labels or [""]
     for metric in ("true_return", "eval/true_return"):
         if metric not in result.metrics:
@@ -128,12 +154,14 @@ def _report(result, run_dir: Path) -> None:
 
 
 def train_command(argv: list[str]) -> None:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--algo", default="ppo")
+    pre.add_argument("--preset", default=None)
+    add_distributed_flags(pre)
+    known, rest = pre.parse_known_args(_normalize_env_kwargs(argv))
+    start_distributed(known)  # before the imports below: gymnax makes arrays when imported
     from jrew import algos
 
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--algo", default="ppo", choices=sorted(algos.ALGORITHMS))
-    pre.add_argument("--preset", default=None)
-    known, rest = pre.parse_known_args(_normalize_env_kwargs(argv))
     config_cls = algos.by_name(known.algo).config_cls
     args, config = _parse_train_args(config_cls, known.algo, rest)
     if known.preset is not None:  # again, with the preset's values as defaults: explicit flags win
@@ -174,7 +202,8 @@ def _parse_train_args(config_cls, algo: str, argv: list[str], default=None):
         **defaults,
         prog=f"jrew train --algo {algo}",
         description=f"Train {algo} on every seed in one compiled program (--preset auto|gymnax-blines|brax: "
-                    "published settings for the env; see jrew.presets).",
+                    "published settings for the env; see jrew.presets). Several processes: --distributed "
+                    "[--coordinator-address HOST:PORT --num-processes N --process-id I] (jrew.distributed).",
     )
 
 
@@ -206,7 +235,9 @@ def resume_command(argv: list[str]) -> None:
     parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
     parser.add_argument("--wandb-project", default=None, help="also log to this W&B project")
     parser.add_argument("--wandb-mode", default="offline", choices=("offline", "online", "disabled"))
+    add_distributed_flags(parser)
     args = parser.parse_args(argv)
+    start_distributed(args)
     from jrew import run_dir as files
     from jrew import runner
 
@@ -234,7 +265,7 @@ def render_command(argv: list[str]) -> None:
     )
     parser.add_argument("run_dir", type=Path, nargs="?",
                         help="a trained run (or a policy folder from `jrew export`): play its policy")
-    parser.add_argument("--run", type=int, default=0, help="which run of run_dir (row order of metrics.csv)")
+    parser.add_argument("--run", type=int, default=0, help="which run of run_dir (its order in the metrics: variant-major)")
     parser.add_argument("--env", default=None, help="no run_dir: play random actions in this env")
     parser.add_argument("--env-kwargs", nargs="*", default=[], help="key=value pairs for --env, e.g. size=8")
     parser.add_argument("--seed", type=int, default=0)
@@ -283,7 +314,7 @@ def export_command(argv: list[str]) -> None:
         description="Write one run's inference policy (params, observation statistics, network description; no "
                     "optimizer, value network or reward pipeline) for jrew.load_policy.")
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--run", type=int, default=0, help="which run of run_dir (row order of metrics.csv)")
+    parser.add_argument("--run", type=int, default=0, help="which run of run_dir (its order in the metrics: variant-major)")
     parser.add_argument("--out", type=Path, default=None, help="folder (default <run_dir>/policy-run<run>)")
     parser.add_argument("--episodes", type=int, default=16, help="evaluate the exported policy on this many episodes")
     args = parser.parse_args(argv)
@@ -304,7 +335,7 @@ def demos_command(argv: list[str]) -> None:
         prog="jrew demos", description="Record episodes of a trained run's policy as demonstrations (for GAIL).")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--episodes", type=int, default=10, help="how many episodes to record")
-    parser.add_argument("--run", type=int, default=0, help="which run of run_dir (row order of metrics.csv)")
+    parser.add_argument("--run", type=int, default=0, help="which run of run_dir (its order in the metrics: variant-major)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=None, help="npz path (default <run_dir>/demos.npz)")

@@ -31,6 +31,8 @@ def concrete_values(value: Any) -> np.ndarray | None:
     """The value as a numpy array if it is known now, else None (tracers, placeholders)."""
     if isinstance(value, jax.core.Tracer):
         return None
+    if isinstance(value, jax.Array) and not value.is_fully_addressable:  # split over processes (checked before)
+        return None
     if isinstance(value, (bool, int, float, np.number, np.ndarray, jax.Array)):
         return np.asarray(value)
     return None

@@ -91,11 +91,11 @@ def policy_returns(env, act: Callable, key: jax.Array, evaluation: Evaluation) -
     return dict(zip(METRICS, (true_return.mean(), visible_return.mean(), finished.mean())))
 
 
-def evaluator(trainer: Trainer, evaluation: Evaluation) -> Callable[[Any], dict[str, np.ndarray]]:
-    """``evaluate(states) -> {metric: [runs]}`` over a batch of run states, compiled once."""
+def evaluator(trainer: Trainer, evaluation: Evaluation) -> Callable[[Any], dict[str, jax.Array]]:
+    """``evaluate(states) -> {metric: [runs]}`` over a batch of run states, compiled once (the
+    results stay on the devices, split like the states)."""
     key = jax.random.PRNGKey(evaluation.seed)
-    batched = jax.jit(jax.vmap(lambda state: episode_returns(trainer, state, key, evaluation)))
-    return lambda states: {k: np.asarray(v) for k, v in batched(states).items()}
+    return jax.jit(jax.vmap(lambda state: episode_returns(trainer, state, key, evaluation)))
 
 
 def placed_last(values: dict[str, np.ndarray], num_updates: int) -> dict[str, np.ndarray]:

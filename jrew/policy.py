@@ -107,7 +107,7 @@ def _running_stats(fields: dict) -> normalization.RunningStats:
 
 
 def from_run(run_dir: str | Path, run: int = 0, step: int | None = None) -> Policy:
-    """Run ``run``'s policy (runs numbered as in metrics.csv, variant-major) at checkpoint ``step``
+    """Run ``run``'s policy (runs numbered as in the metrics, variant-major) at checkpoint ``step``
     (default: the latest), read from the checkpoint as saved."""
     from jrew.checkpoints import Checkpoints
 

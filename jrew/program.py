@@ -1,9 +1,15 @@
 """The compiled program: a learner's ``init`` and a chunk of K updates, over the run axis.
 
 A run is one (reward variant, seed) pair. Runs are laid out variant-major on one leading axis,
-and each function is one ``jit(vmap(...))`` over it: every seed and variant trains in a single XLA
-program. This is the one place that decides how runs map onto devices (a device mesh over the run
-axis goes here); the host loop and the run directory do not care.
+and every seed and variant trains in a single XLA program. This is the one place that decides
+how runs map onto devices: the run axis is split over a 1-D ``Mesh`` of all devices (of every
+process, under ``jax.distributed``), and each device trains its share of runs with
+``shard_map(vmap(...))``. Runs are independent, so the program has no cross-device communication;
+one device is the same code path with a mesh of one.
+
+The run axis is padded to a multiple of the device count with copies of run 0, which are
+computed and never shown: metrics, results and checkpoints hold the real runs only, so a
+checkpoint taken on N devices restores on M.
 """
 
 from __future__ import annotations
@@ -15,10 +21,20 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jrew import rewards
 from jrew.algos.base import Trainer, check_contract
 from jrew.config import is_numeric
+
+RUN_AXIS = "runs"
+
+
+def run_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """The 1-D mesh the run axis is split over: ``devices``, or every device of every process."""
+    return Mesh(np.asarray(devices if devices is not None else jax.devices()), (RUN_AXIS,))
 
 
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
@@ -81,7 +97,8 @@ class Program:
     """
 
     def __init__(self, trainer: Trainer, name: str, reward_variants: Sequence[rewards.RewardTransform],
-                 seeds: Sequence[int], chunk_updates: int, configs: Sequence[Any] | None = None):
+                 seeds: Sequence[int], chunk_updates: int, configs: Sequence[Any] | None = None,
+                 devices: Sequence[jax.Device] | None = None):
         if chunk_updates < 1:
             raise ValueError(f"chunk_updates must be >= 1, got {chunk_updates}")
         configs = list(configs) if configs is not None else [trainer.config] * len(reward_variants)
@@ -91,22 +108,61 @@ class Program:
         self.trainer, self.name = trainer, name
         self.runs = RunAxis(tuple(seeds), len(reward_variants))
         self.chunk_updates = min(chunk_updates, trainer.num_updates)
-        self.keys = seed_keys(self.runs.seeds)
-        per_run = lambda x: jnp.repeat(x, len(seeds), axis=0)  # noqa: E731  (variant-major)
-        self.reward_hparams = jax.tree.map(per_run, rewards.stack_hparams(reward_variants))
-        self.config_hparams = jax.tree.map(per_run, stack_configs(configs))
-        self._init = jax.jit(jax.vmap(trainer.init))
-        self._chunk = jax.jit(jax.vmap(self._run_chunk, in_axes=(0, None)))
+        per_run = lambda x: np.repeat(np.asarray(x), len(seeds), axis=0)  # noqa: E731  (variant-major)
+        self.inputs = (  # per real run, on the host: keys, config numbers, reward numbers
+            np.asarray(seed_keys(self.runs.seeds)),
+            jax.tree.map(per_run, stack_configs(configs)),
+            jax.tree.map(per_run, rewards.stack_hparams(reward_variants)),
+        )
+        self.mesh = run_mesh(devices)
+        self.by_run, self.replicated = NamedSharding(self.mesh, P(RUN_AXIS)), NamedSharding(self.mesh, P())
+        num_runs = len(self.runs)
+        self.num_padded = -(-num_runs // self.mesh.size) * self.mesh.size
+        self._padding = np.concatenate([np.arange(num_runs), np.zeros(self.num_padded - num_runs, int)])
+
+        def over_runs(f, in_specs):  # each device vmaps f over its own runs
+            return jax.jit(jax.shard_map(f, mesh=self.mesh, in_specs=in_specs, out_specs=P(RUN_AXIS),
+                                         check_vma=False))
+
+        self._init = over_runs(jax.vmap(trainer.init), (P(RUN_AXIS),) * 3)
+        self._chunk = over_runs(jax.vmap(self._run_chunk, in_axes=(0, None)), (P(RUN_AXIS), P()))
+        self._pad = jax.jit(lambda tree: jax.tree.map(lambda x: x[self._padding], tree), out_shardings=self.by_run)
+        self._unpad = jax.jit(lambda tree: jax.tree.map(lambda x: x[:num_runs], tree), out_shardings=self.replicated)
+
+    @property
+    def padded(self) -> bool:
+        return self.num_padded != len(self.runs)
 
     def initial_state(self) -> Any:
-        return self._init(self.keys, self.config_hparams, self.reward_hparams)
+        """The state of every run, padded and split over the mesh."""
+        padded = jax.tree.map(lambda x: x[self._padding], self.inputs)
+        return self._init(*jax.tree.map(self._global, padded))
 
     def abstract_state(self) -> Any:
-        return jax.eval_shape(self._init, self.keys, self.config_hparams, self.reward_hparams)
+        """Shapes, dtypes and shardings of the real runs' state: what a checkpoint holds."""
+        shapes = jax.eval_shape(jax.vmap(self.trainer.init), *self.inputs)
+        sharding = self.replicated if self.padded else self.by_run
+        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+
+    def place(self, state: Any) -> Any:
+        """The real runs' state (e.g. restored from a checkpoint) padded and split over the mesh."""
+        return self._pad(state) if self.padded else jax.device_put(state, self.by_run)
+
+    def real_runs(self, state: Any) -> Any:
+        """The state without padding runs (for checkpoints and results)."""
+        return self._unpad(state) if self.padded else state
+
+    def fetch(self, x: jax.Array) -> np.ndarray:
+        """A run-major array of the program on the host, real runs only (gathered from all processes)."""
+        host = multihost_utils.process_allgather(x, tiled=True) if jax.process_count() > 1 else np.asarray(x)
+        return host[: len(self.runs)]
+
+    def _global(self, x: np.ndarray) -> jax.Array:
+        return jax.make_array_from_callback(x.shape, self.by_run, lambda index: x[index])
 
     def compile(self, state: Any) -> Callable[[Any, jax.Array], tuple[Any, dict]]:
         """The chunk compiled ahead of time for ``state``: ``(state, active [K] bool) -> (state, metrics)``."""
-        lowered = self._chunk.lower(state, jnp.ones((self.chunk_updates,), bool))
+        lowered = self._chunk.lower(state, np.ones((self.chunk_updates,), bool))
         metrics = lowered.out_info[1]  # [runs, K] per metric
         check_contract(self.name, state, {k: jax.ShapeDtypeStruct(v.shape[2:], v.dtype) for k, v in metrics.items()})
         return lowered.compile()

@@ -1,12 +1,19 @@
-"""A run directory and its file formats. Reading one needs numpy only: no JAX, no training code.
+"""A run directory and its file formats. Reading one needs numpy and pyarrow: no JAX, no training code.
 
 Layout::
 
-    run_dir/config.json    algo, config(s), seeds, reward pipelines, evaluation, chunk size (what ``resume`` needs)
-    run_dir/metrics.csv    one row per (update, run): update, env_steps, variant, seed, then metrics
-    run_dir/checkpoints/   Orbax checkpoints of the whole training state (``jrew.checkpoints``)
+    run_dir/config.json       algo, config(s), seeds, reward pipelines, evaluation, chunk size (what ``resume`` needs)
+    run_dir/metrics/          one Parquet file per chunk, one row per (update, run): update, env_steps,
+                              variant, seed, then one float32 column per metric
+    run_dir/summary.parquet   one row per run: its last update and each metric's last finite value
+    run_dir/checkpoints/      Orbax checkpoints of the whole training state (``jrew.checkpoints``)
 
-A run is one (reward variant, seed) pair; runs are ordered variant-major.
+A run is one (reward variant, seed) pair; runs are ordered variant-major. Runs written before the
+Parquet format have ``metrics.csv`` (the same rows as text) instead of ``metrics/``; they are read
+the same way, and a resumed one goes on writing its CSV.
+
+Parquet because thousands of runs make the CSV large and slow (float text, one row per run and
+update): columns compress, and a reader takes the columns it needs.
 """
 
 from __future__ import annotations
@@ -18,9 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.csv"
+METRICS_DIR = "metrics"
+METRICS_FILE = "metrics.csv"  # runs from before the Parquet format
+SUMMARY_FILE = "summary.parquet"
 CHECKPOINT_DIR = "checkpoints"
 INDEX_COLUMNS = ("update", "env_steps", "variant", "seed")
 
@@ -58,53 +70,141 @@ def has_run(run_dir: Path) -> bool:
     return (run_dir / CONFIG_FILE).exists()
 
 
+def has_metrics(run_dir: Path) -> bool:
+    return (run_dir / METRICS_DIR).is_dir() or (run_dir / METRICS_FILE).exists()
+
+
 def append_metrics(
     run_dir: Path, metrics: dict[str, np.ndarray], first_update: int, steps_per_update: int,
     variants: np.ndarray, seeds: list[int],
 ) -> None:
-    """Appends updates ``first_update + 1 ...`` of ``metrics`` (each ``[runs, updates]``)."""
-    path = run_dir / METRICS_FILE
-    names = sorted(metrics)
-    new_file = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.writer(f)
-        if new_file:
-            writer.writerow([*INDEX_COLUMNS, *names])
-        num = next(iter(metrics.values())).shape[1]
-        for j in range(num):
-            update = first_update + j + 1
-            for i, (variant, seed) in enumerate(zip(variants, seeds)):
-                values = (f"{metrics[k][i, j]:.9g}" for k in names)  # 9 digits round-trip float32
-                writer.writerow([update, update * steps_per_update, variant, seed, *values])
+    """Writes updates ``first_update + 1 ...`` of ``metrics`` (each ``[runs, updates]``): one
+    Parquet file (or, for a run begun in the CSV format, rows of metrics.csv)."""
+    num_runs, num = next(iter(metrics.values())).shape
+    updates = np.repeat(np.arange(first_update + 1, first_update + num + 1), num_runs)
+    columns = {
+        "update": updates.astype(np.int32),
+        "env_steps": updates.astype(np.int64) * steps_per_update,
+        "variant": np.tile(np.asarray(variants, np.int32), num),
+        "seed": np.tile(np.asarray(seeds, np.int32), num),
+        **{name: np.asarray(metrics[name], np.float32).T.reshape(-1) for name in sorted(metrics)},  # update-major
+    }
+    if (run_dir / METRICS_FILE).exists():
+        _append_csv(run_dir / METRICS_FILE, columns)
+    else:
+        _write_parquet(_chunk_path(run_dir, first_update + 1, first_update + num), pa.table(columns))
 
 
-def truncate_metrics(run_dir: Path, last_update: int, num_runs: int) -> dict[str, np.ndarray]:
+def truncate_metrics(run_dir: Path, last_update: int, num_runs: int, write: bool = True) -> dict[str, np.ndarray]:
     """Drops rows written after ``last_update`` (the checkpoint a run resumes from); returns the
-    kept metrics as ``[runs, updates]`` arrays."""
-    path = run_dir / METRICS_FILE
-    if not path.exists():
+    kept metrics as ``[runs, updates]`` arrays. ``write=False`` only reads them."""
+    if (run_dir / METRICS_FILE).exists():
+        header, rows = _read_rows(run_dir / METRICS_FILE)
+        rows = [r for r in rows if int(r[0]) <= last_update]
+        if write:
+            with (run_dir / METRICS_FILE).open("w", newline="") as f:
+                csv.writer(f).writerows([header, *rows])
+        columns = {name: np.asarray([float(r[i]) for r in rows]) for i, name in enumerate(header)}
+    else:
+        kept = []
+        for path in _chunk_files(run_dir):
+            first, last = (int(x) for x in path.stem.split("-")[1:])
+            if first > last_update:
+                if write:
+                    path.unlink()
+            elif last > last_update:  # a chunk written past the checkpoint: keep its first rows
+                table = pq.read_table(path)
+                table = table.filter(pc.less_equal(table["update"], last_update))
+                if write:
+                    path.unlink()
+                    _write_parquet(_chunk_path(run_dir, first, last_update), table)
+                kept.append(table)
+            else:
+                kept.append(pq.read_table(path))
+        table = pa.concat_tables(kept) if kept else pa.table({})
+        columns = {name: table[name].to_numpy() for name in table.column_names}
+    if not columns or not len(columns["update"]):
         return {}
-    header, rows = _read_rows(path)
-    rows = [r for r in rows if int(r[0]) <= last_update]
-    with path.open("w", newline="") as f:
-        csv.writer(f).writerows([header, *rows])
-    return _metric_arrays(header, _as_table(rows), num_runs) if rows else {}
+    return _metric_arrays(columns, num_runs)
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
-    """Reads ``metrics.csv``: each metric as ``[num_runs, num_updates]`` (runs = variant x seed,
-    variant-major), plus ``env_steps [num_updates]``, ``variant [num_runs]`` and ``seed [num_runs]``."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"no {METRICS_FILE} in {run_dir}")
-    header, rows = _read_rows(path)
-    table = _as_table(rows)
-    num_runs = len({(v, s) for v, s in table[:, 2:4]})
-    out = _metric_arrays(header, table, num_runs)
-    out["env_steps"] = table[::num_runs, 1]
-    out["variant"] = table[:num_runs, 2].astype(int)
-    out["seed"] = table[:num_runs, 3].astype(int)
+    """Reads a run's metrics (Parquet, or metrics.csv of older runs): each metric as
+    ``[num_runs, num_updates]`` (runs = variant x seed, variant-major), plus ``env_steps
+    [num_updates]``, ``variant [num_runs]`` and ``seed [num_runs]``."""
+    run_dir = Path(run_dir)
+    if (run_dir / METRICS_FILE).exists():
+        header, rows = _read_rows(run_dir / METRICS_FILE)
+        table = _as_table(rows)
+        columns = {name: table[:, i] for i, name in enumerate(header)}
+    elif files := _chunk_files(run_dir):
+        table = pa.concat_tables([pq.read_table(path) for path in files])
+        columns = {name: table[name].to_numpy() for name in table.column_names}
+    else:
+        raise FileNotFoundError(f"no metrics in {run_dir} (neither {METRICS_DIR}/ nor {METRICS_FILE})")
+    num_runs = int(np.sum(columns["update"] == columns["update"][0]))
+    out = _metric_arrays(columns, num_runs)
+    out["env_steps"] = np.asarray(columns["env_steps"][::num_runs], np.float64)
+    out["variant"] = np.asarray(columns["variant"][:num_runs]).astype(int)
+    out["seed"] = np.asarray(columns["seed"][:num_runs]).astype(int)
     return out
+
+
+def write_summary(run_dir: Path, summary: dict[str, np.ndarray]) -> None:
+    """``summary.parquet``: one row per run (``jrew.run_dir.summarize``'s columns)."""
+    _write_parquet(run_dir / SUMMARY_FILE, pa.table(summary))
+
+
+def load_summary(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """One entry per run: variant, seed, update, env_steps and each metric's last finite value."""
+    path = Path(run_dir) / SUMMARY_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no {SUMMARY_FILE} in {run_dir}")
+    table = pq.read_table(path)
+    return {name: table[name].to_numpy() for name in table.column_names}
+
+
+def summarize(metrics: dict[str, np.ndarray], update: int, steps_per_update: int, variants: np.ndarray,
+              seeds: list[int], previous: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Per run: ``update``, ``env_steps`` and each metric's last finite value in ``metrics``
+    (``[runs, updates]``), falling back to ``previous`` (the summary before these updates) or NaN."""
+    out = {"variant": np.asarray(variants, np.int32), "seed": np.asarray(seeds, np.int32),
+           "update": np.full(len(seeds), update, np.int32),
+           "env_steps": np.full(len(seeds), update * steps_per_update, np.int64)}
+    for name in sorted(metrics):
+        values = np.asarray(metrics[name], np.float32)
+        finite = np.isfinite(values)
+        last = np.where(finite.any(axis=1), values[np.arange(len(values)), values.shape[1] - 1 - np.argmax(
+            finite[:, ::-1], axis=1)], np.nan)
+        if previous is not None and name in previous:
+            last = np.where(np.isfinite(last), last, previous[name])
+        out[name] = last.astype(np.float32)
+    return out
+
+
+def _chunk_path(run_dir: Path, first: int, last: int) -> Path:
+    return run_dir / METRICS_DIR / f"updates-{first:09d}-{last:09d}.parquet"
+
+
+def _chunk_files(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / METRICS_DIR).glob("updates-*.parquet"))
+
+
+def _write_parquet(path: Path, table: pa.Table) -> None:
+    """Written whole or not at all: a crash mid-write leaves no partial file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    pq.write_table(table, partial)
+    partial.replace(path)
+
+
+def _append_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
+    names = list(columns)
+    with path.open("a", newline="") as f:
+        writer = csv.writer(f)
+        for i in range(len(columns["update"])):
+            writer.writerow([*(int(columns[k][i]) for k in INDEX_COLUMNS),
+                             *(f"{columns[k][i]:.9g}" for k in names[len(INDEX_COLUMNS):])])  # 9 digits: float32
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -117,10 +217,10 @@ def _as_table(rows: list[list[str]]) -> np.ndarray:
     return np.asarray([[float(x) for x in r] for r in rows])
 
 
-def _metric_arrays(header: list[str], table: np.ndarray, num_runs: int) -> dict[str, np.ndarray]:
-    """Metric columns of a metrics.csv table as float32 ``[num_runs, num_updates]``."""
+def _metric_arrays(columns: dict[str, np.ndarray], num_runs: int) -> dict[str, np.ndarray]:
+    """Metric columns (rows update-major, run-minor) as float32 ``[num_runs, num_updates]``."""
     return {
-        name: table[:, col].reshape(-1, num_runs).T.astype(np.float32)
-        for col, name in enumerate(header)
-        if col >= len(INDEX_COLUMNS)
+        name: np.asarray(values, np.float32).reshape(-1, num_runs).T
+        for name, values in columns.items()
+        if name not in INDEX_COLUMNS
     }

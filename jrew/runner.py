@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -25,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import envs
 from jrew import algos, rewards
 from jrew import config as config_lib
+from jrew import distributed
 from jrew import evaluation as evaluation_lib
 from jrew import run_dir as files
 from jrew.algos.base import loss_metrics
@@ -104,6 +104,7 @@ def train(
     progress: bool = True,
     variant_labels: Sequence[str] | None = None,
     callbacks: Sequence[Callback] = (),
+    devices: Sequence[jax.Device] | None = None,
 ) -> RunResult:
     """Trains ``config`` (its class picks the learner) for every seed and variant in one program.
 
@@ -124,6 +125,8 @@ def train(
       variant_labels: names of the variants for config.json and plots (default: their grid values).
       callbacks: functions called with a ``Chunk`` after every chunk (logging sinks, early looks at
         the metrics); they run on the host, outside the compiled program.
+      devices: the devices the runs are split over (``jrew.program``); default: all of them, of
+        every process. Results do not depend on it beyond float rounding.
     """
     configs = [config] if isinstance(config, algos.LearnerConfig) else list(config)
     if not configs:
@@ -133,6 +136,7 @@ def train(
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None and files.has_run(run_path):
         raise FileExistsError(f"{run_path} already holds a run; use `jrew resume {run_path}` or a new --run-dir")
+    distributed.barrier("jrew-train-checked")  # every process has looked before process 0 writes
     spec_text = reward if isinstance(reward, str) else None
     configs, variants, labels = _pair_variants(configs, reward)
     if variant_labels is not None:
@@ -142,7 +146,7 @@ def train(
     trainer = algorithm.make(configs[0], variants[0])
     chunk = default_chunk(trainer.num_updates)
     chunk_updates = chunk_updates or (evaluation.chunk_updates(chunk) if evaluation else chunk)
-    program = Program(trainer, algorithm.name, variants, seed_list, chunk_updates, configs)
+    program = Program(trainer, algorithm.name, variants, seed_list, chunk_updates, configs, devices)
     loop = _HostLoop(program, run_path, evaluation, callbacks, labels if len(labels) > 1 else ())
     if run_path is not None:
         varied = len({config_lib.dumps(c) for c in configs}) > 1
@@ -153,20 +157,29 @@ def train(
             variant_labels=labels if len(labels) > 1 else None,
             evaluation=dataclasses.asdict(evaluation) if evaluation else None,
         )
-        files.write_config(run_path, record)
+        if distributed.is_writer():
+            files.write_config(run_path, record)
     return loop.run(program.initial_state(), 0, _stop(trainer, until_update), progress)
 
 
 def resume(run_dir: str | Path, *, reward: RewardArg = None, until_update: int | None = None,
-           progress: bool = True, callbacks: Sequence[Callback] = ()) -> RunResult:
+           progress: bool = True, callbacks: Sequence[Callback] = (),
+           devices: Sequence[jax.Device] | None = None) -> RunResult:
     """Continues the run in ``run_dir`` from its latest checkpoint; metrics past it are dropped.
 
     A run trained with a reward spec string rebuilds its pipeline from config.json. One trained
     with transforms built in Python needs the same ``reward`` again (functions such as potentials
-    are code, not data); its description must match the one saved in config.json.
+    are code, not data); its description must match the one saved in config.json. A checkpoint
+    holds the real runs only, so it resumes on any number of ``devices``.
     """
-    loop, state, step = _restore_latest(Path(run_dir), reward, callbacks)
-    history = files.truncate_metrics(loop.run_dir, step, len(loop.program.runs))
+    loop, state, step = _restore_latest(Path(run_dir), reward, callbacks, devices)
+    history = files.truncate_metrics(loop.run_dir, step, len(loop.program.runs), write=False)
+    distributed.barrier("jrew-resume-read")  # every process has read the metrics before process 0 trims them
+    if distributed.is_writer():
+        files.truncate_metrics(loop.run_dir, step, len(loop.program.runs))
+    if history:
+        runs = loop.program.runs
+        loop.summary = files.summarize(history, step, loop.program.trainer.steps_per_update, runs.variants, runs.seeds)
     return loop.run(state, step, _stop(loop.program.trainer, until_update), progress,
                     {k: [v] for k, v in history.items()})
 
@@ -175,7 +188,7 @@ def trained_policy(run_dir: str | Path, run: int = 0) -> tuple[envs.Env, Callabl
     """``(env, act)``: run ``run``'s policy at the latest checkpoint of ``run_dir``.
 
     ``act(obs, key, deterministic=False)`` acts on one observation; ``envs.render.record_episode(env,
-    act, key)`` plays an episode with it. Runs are numbered as in metrics.csv (variant-major). Only
+    act, key)`` plays an episode with it. Runs are numbered as in the metrics (variant-major). Only
     the policy is restored (``jrew.policy.from_run``), so no reward pipeline is needed.
     """
     from jrew import policy as policy_lib
@@ -190,10 +203,13 @@ class _HostLoop:
     def __init__(self, program: Program, run_dir: Path | None, evaluation: Evaluation | None = None,
                  callbacks: Sequence[Callback] = (), variant_labels: Sequence[str] = ()):
         self.program, self.run_dir, self.evaluation = program, run_dir, evaluation
-        self.callbacks, self.variant_labels = tuple(callbacks), tuple(variant_labels)
+        # logging happens once, in process 0, under jax.distributed
+        self.callbacks = tuple(callbacks) if distributed.is_writer() else ()
+        self.variant_labels = tuple(variant_labels)
         self.evaluate = evaluator(program.trainer, evaluation) if evaluation is not None else None
         self.checkpoints = Checkpoints(run_dir) if run_dir is not None else None
         self.last_saved: int | None = None
+        self.summary: dict[str, np.ndarray] | None = None  # per run, written beside the metrics
 
     def run(self, state, start: int, stop: int, progress: bool, history: dict[str, list] | None = None) -> RunResult:
         """Runs updates ``start..stop``; returns the state and all metrics so far."""
@@ -204,14 +220,14 @@ class _HostLoop:
         compile_seconds, train_seconds, chunk_seconds = time.perf_counter() - t0, 0.0, []
         update = start
         try:
-            with _progress_bar(progress) as bar:
+            with _progress_bar(progress and distributed.is_writer()) as bar:
                 task = bar.add_task(f"{program.name} x{num_runs}", total=program.trainer.num_updates,
                                     completed=start, info=f"compiled in {compile_seconds:.1f}s")
                 while update < stop:
                     active = np.arange(update, update + K) < stop
                     t = time.perf_counter()
-                    new_state, metrics = compiled(state, jnp.asarray(active))
-                    metrics = {name: np.asarray(values)[:, active] for name, values in metrics.items()}  # [runs, n]
+                    new_state, metrics = compiled(state, active)
+                    metrics = {name: program.fetch(values)[:, active] for name, values in metrics.items()}  # [runs, n]
                     train_seconds += time.perf_counter() - t
                     if active.all():
                         chunk_seconds.append(time.perf_counter() - t)
@@ -231,22 +247,23 @@ class _HostLoop:
         merged = {k: np.concatenate(v, axis=1) for k, v in history.items()}
         num = next(iter(merged.values())).shape[1] if merged else 0
         env_steps = (np.arange(update - num, update) + 1) * steps_per_update
-        return RunResult(state, merged, env_steps, program.runs.seeds, self.run_dir, compile_seconds, train_seconds,
+        return RunResult(program.real_runs(state), merged, env_steps, program.runs.seeds, self.run_dir, compile_seconds, train_seconds,
                          chunk_seconds, program.runs.variants)
 
     def _record(self, state, metrics: dict[str, np.ndarray], first: int, update: int, history: dict) -> None:
         """After a chunk: metrics to CSV and history, then the checkpoint (so the CSV never trails it)."""
-        runs = self.program.runs
-        if self.run_dir is not None:
-            files.append_metrics(self.run_dir, metrics, first, self.program.trainer.steps_per_update, runs.variants,
-                                 runs.seeds)
+        runs, steps_per_update = self.program.runs, self.program.trainer.steps_per_update
+        if self.run_dir is not None and distributed.is_writer():
+            files.append_metrics(self.run_dir, metrics, first, steps_per_update, runs.variants, runs.seeds)
+            self.summary = files.summarize(metrics, update, steps_per_update, runs.variants, runs.seeds, self.summary)
+            files.write_summary(self.run_dir, self.summary)
         for name, values in metrics.items():
             history.setdefault(name, []).append(values)
         if self.checkpoints is not None:
-            self.checkpoints.save(update, state)
+            self.checkpoints.save(update, self.program.real_runs(state))
             self.last_saved = update
         if self.callbacks:
-            steps = (np.arange(first, update) + 1) * self.program.trainer.steps_per_update
+            steps = (np.arange(first, update) + 1) * steps_per_update
             chunk = Chunk(first, update, steps, metrics, runs.seeds, runs.variants, self.variant_labels)
             for callback in self.callbacks:
                 callback(chunk)
@@ -256,7 +273,8 @@ class _HostLoop:
         num_runs, num_updates = len(self.program.runs), after - before
         if not self.evaluation.due(before, after, self.program.trainer.num_updates):
             return evaluation_lib.empty(num_runs, num_updates)
-        return evaluation_lib.placed_last(self.evaluate(state), num_updates)
+        results = {name: self.program.fetch(values) for name, values in self.evaluate(state).items()}
+        return evaluation_lib.placed_last(results, num_updates)
 
     def _checkpoint_note(self) -> str:
         if self.checkpoints is None or self.last_saved is None:
@@ -302,8 +320,8 @@ def _progress_bar(enabled: bool) -> Progress:
     )
 
 
-def _restore_latest(run_path: Path, reward: RewardArg, callbacks: Sequence[Callback] = ()
-                    ) -> tuple[_HostLoop, Any, int]:
+def _restore_latest(run_path: Path, reward: RewardArg, callbacks: Sequence[Callback] = (),
+                    devices: Sequence[jax.Device] | None = None) -> tuple[_HostLoop, Any, int]:
     """The run in ``run_path`` at its latest checkpoint: (loop, batched state, update step)."""
     record = files.read_config(run_path)
     algorithm = algos.by_name(record.algo)
@@ -316,14 +334,14 @@ def _restore_latest(run_path: Path, reward: RewardArg, callbacks: Sequence[Callb
         raise ValueError(f"{run_path} was trained with reward {record.rewards}, but was given {given}; "
                          "pass the same reward= (a pipeline given as a spec string is rebuilt without it)")
     program = Program(algorithm.make(configs[0], variants[0]), algorithm.name, variants, record.seeds,
-                      record.chunk_updates, configs)
+                      record.chunk_updates, configs, devices)
     evaluation = Evaluation(**record.evaluation) if record.evaluation else None
     loop = _HostLoop(program, run_path, evaluation, callbacks, record.variant_labels or ())
     step = loop.checkpoints.latest_step()
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {loop.checkpoints.directory}; start the run again")
     loop.last_saved = step
-    return loop, loop.checkpoints.restore(step, program.abstract_state()), step
+    return loop, program.place(loop.checkpoints.restore(step, program.abstract_state())), step
 
 
 def _stop(trainer, until_update: int | None) -> int:

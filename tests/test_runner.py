@@ -1,6 +1,7 @@
 """Runner: seeds in one program, checkpoint/resume, NaN reporting, metrics files, CLI."""
 
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -35,12 +36,39 @@ def test_pause_and_resume_gives_identical_final_params(tmp_path):
 def test_resume_drops_metrics_written_after_the_last_checkpoint(tmp_path):
     run = tmp_path / "run"
     runner.train(CFG, seeds=2, run_dir=run, chunk_updates=4, until_update=8, progress=False)
-    # simulate a crash after metrics of update 9..10 were written but before their checkpoint
-    with (run / run_dir.METRICS_FILE).open("a") as f:
-        f.write("9,4608,0,0,0,0,0,0,0,0,0,0,0,0\n")
+    # simulate a crash after metrics of updates 9..10 were written but before their checkpoint
+    saved = jrew.load_metrics(run)
+    extra = {k: np.zeros((2, 2), np.float32) for k in saved if k not in ("env_steps", "variant", "seed")}
+    run_dir.append_metrics(run, extra, 8, 512, saved["variant"], saved["seed"].tolist())
+    assert jrew.load_metrics(run)["loss"].shape == (2, 10)
     resumed = runner.resume(run, progress=False)
     assert resumed.metrics["loss"].shape == (2, 12)
-    assert jrew.load_metrics(run)["loss"].shape == (2, 12)
+    after = jrew.load_metrics(run)
+    assert after["loss"].shape == (2, 12) and not (after["loss"][:, 8:10] == 0).all()
+    np.testing.assert_array_equal(after["env_steps"], np.arange(1, 13) * 512)
+    summary = jrew.load_summary(run)  # per run: the last update's values
+    assert summary["update"].tolist() == [12, 12] and summary["seed"].tolist() == [0, 1]
+    np.testing.assert_array_equal(summary["loss"], after["loss"][:, -1])
+
+
+def test_runs_in_the_csv_format_are_read_and_resumed_in_it(tmp_path):
+    """Runs written before the Parquet format (metrics.csv) load, and resume by appending rows."""
+    run = tmp_path / "run"
+    runner.train(CFG, seeds=2, run_dir=run, chunk_updates=4, until_update=4, progress=False)
+    parquet = jrew.load_metrics(run)
+    names = sorted(k for k in parquet if k not in ("env_steps", "variant", "seed"))
+    rows = [",".join([*run_dir.INDEX_COLUMNS, *names])]
+    for j in range(4):
+        for i in range(2):
+            rows.append(",".join([str(j + 1), str((j + 1) * 512), "0", str(i),
+                                  *(f"{parquet[k][i, j]:.9g}" for k in names)]))
+    shutil.rmtree(run / run_dir.METRICS_DIR)
+    (run / run_dir.METRICS_FILE).write_text("\n".join(rows) + "\n")
+    old = jrew.load_metrics(run)
+    for name in names:
+        np.testing.assert_array_equal(old[name], parquet[name])
+    runner.resume(run, progress=False)
+    assert jrew.load_metrics(run)["loss"].shape == (2, 12) and not (run / run_dir.METRICS_DIR).exists()
 
 
 def test_config_json_round_trips(tmp_path):
@@ -136,7 +164,7 @@ def test_callbacks_see_every_chunk_after_its_metrics_are_written(tmp_path):
     run_dir, seen = tmp_path / "cb", []
 
     def callback(chunk):
-        rows = (run_dir / "metrics.csv").read_text().count("\n") - 1  # the chunk's rows are already on disk
+        rows = len(jrew.load_metrics(run_dir)["loss"].reshape(-1))  # the chunk's rows are already on disk
         seen.append((chunk.first_update, chunk.last_update, chunk.env_steps.tolist(),
                      chunk.metrics["true_return"].shape, rows, list(chunk.seeds)))
 

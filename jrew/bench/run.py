@@ -5,7 +5,7 @@ Output folder::
     out/plan.json          the groups (which variants each run holds) and a fingerprint of what each trains
     out/suite.toml         a copy of the suite file
     out/groups.json        per group: status, compile time, train time, env steps/s
-    out/runs/<env>/<group>/  run directories (config.json, metrics.csv, checkpoints)
+    out/runs/<env>/<group>/  run directories (config.json, metrics/, checkpoints)
     out/report.md, out/*.parquet, out/*.png   (jrew.bench.report)
 
 Rerunning ``jrew bench`` on the same folder skips finished groups, resumes a paused or
