@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -59,7 +60,7 @@ def in_subprocess(runs: int, updates: int, devices: int | None, raw: bool) -> di
     if devices is not None:
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
     command = [sys.executable, "-m", "benchmarks.scaling", "--point", str(runs), "--updates", str(updates)]
-    done = subprocess.run(command + (["--raw"] if raw else []), env=env, capture_output=True, text=True,
+    done = subprocess.run(command + (["--raw"] if raw else []), env=env, capture_output=True, text=True, check=False,
                           cwd=Path(__file__).parent.parent)
     if done.returncode:
         raise RuntimeError(f"the point runs={runs} devices={devices} failed:\n{done.stderr[-3000:]}")
@@ -120,7 +121,7 @@ def main() -> None:
         r = rows[-1]
         print(f"{devices} devices, {args.device_runs} runs: {r['steps_per_second']:>12,.0f} steps/s  "
               f"compile {r['compile_seconds']:.1f}s", flush=True)
-    rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
+    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
     write_results("scaling", rows, {**machine(), "env": "gymnax/CartPole-v1", "updates": args.updates})
     print(f"plot: {plot(rows)}")
 

@@ -27,7 +27,6 @@ import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
 import envs
 from jrew import distributions, normalization
@@ -124,7 +123,7 @@ def from_run(run_dir: str | Path, run: int = 0, step: int | None = None) -> Poli
     step = checkpoints.latest_step() if step is None else step
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {checkpoints.directory}")
-    raw = checkpoints.manager.restore(step, args=ocp.args.StandardRestore())
+    raw = checkpoints.restore_as_saved(step)
     params = jax.tree.map(lambda x: np.asarray(x[run]), raw["params"]["params"])
     params.pop("value_net", None)
     normalized = bool(config.get("normalize_observations", False))

@@ -194,7 +194,7 @@ def _write_parquet(path: Path, table: pa.Table) -> None:
     """Written whole or not at all: a crash mid-write leaves no partial file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    pq.write_table(table, partial)
+    pq.write_table(table, partial, compression="zstd")
     partial.replace(path)
 
 

@@ -22,9 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import envs
-from jrew import algos, rewards
+from jrew import algos, distributed, rewards
 from jrew import config as config_lib
-from jrew import distributed
 from jrew import evaluation as evaluation_lib
 from jrew import run_dir as files
 from jrew.algos.base import loss_metrics

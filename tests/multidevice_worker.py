@@ -2,6 +2,9 @@
 which must be set before JAX starts, so it cannot run inside the pytest workers. Prints JSON.
 
     python tests/multidevice_worker.py mesh RUN_DIR
+
+It leaves its runs in RUN_DIR: ``padded`` (3 seeds, checkpointed on 1 device) and ``full`` (8
+seeds, checkpointed split over 4 devices).
 """
 
 from __future__ import annotations
