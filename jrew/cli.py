@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -57,6 +58,9 @@ class RunArgs:
 
 
 def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host-devices", type=int, default=None,
+                        help="split the runs over this many CPU devices (XLA's forced host devices): their "
+                             "programs run in parallel, a speed-up on a multi-core CPU")
     group = parser.add_argument_group("several processes (jax.distributed; run the same command in each)")
     group.add_argument("--distributed", action="store_true", help="this process is one of several training together")
     group.add_argument("--coordinator-address", default=None,
@@ -66,8 +70,28 @@ def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
                        help="this process's index; 0 writes the files (default: $JREW_PROCESS_ID)")
 
 
+def force_host_devices(count: int | None, environ=os.environ) -> None:
+    """``--host-devices N``: N CPU devices, set in ``XLA_FLAGS`` before JAX starts."""
+    if count is None:
+        return
+    if count < 1:
+        raise ValueError(f"--host-devices must be >= 1, got {count}")
+    if "jax" in sys.modules:
+        raise RuntimeError("--host-devices must be set before JAX is imported; in Python, set "
+                           f"XLA_FLAGS=--xla_force_host_platform_device_count={count} before importing jax")
+    environ["XLA_FLAGS"] = host_devices_flags(count, environ.get("XLA_FLAGS", ""))
+
+
+def host_devices_flags(count: int, xla_flags: str) -> str:
+    """``xla_flags`` with the forced host device count set to ``count`` (any earlier count replaced)."""
+    kept = [f for f in xla_flags.split() if not f.startswith("--xla_force_host_platform_device_count")]
+    return " ".join([*kept, f"--xla_force_host_platform_device_count={count}"])
+
+
 def start_distributed(args) -> None:
-    """``--distributed``: joins the other processes before anything touches a device."""
+    """``--host-devices``, then ``--distributed``: joins the other processes before anything
+    touches a device."""
+    force_host_devices(args.host_devices)
     if args.distributed:
         from jrew import distributed
 
@@ -202,7 +226,8 @@ def _parse_train_args(config_cls, algo: str, argv: list[str], default=None):
         **defaults,
         prog=f"jrew train --algo {algo}",
         description=f"Train {algo} on every seed in one compiled program (--preset auto|gymnax-blines|brax: "
-                    "published settings for the env; see jrew.presets). Several processes: --distributed "
+                    "published settings for the env; see jrew.presets). --host-devices N: the runs over N "
+                    "CPU devices. Several processes: --distributed "
                     "[--coordinator-address HOST:PORT --num-processes N --process-id I] (jrew.distributed).",
     )
 

@@ -79,9 +79,10 @@ def test_two_processes_train_together_and_agree_with_one(tmp_path):
 
     run = tmp_path / "run"
     port = free_port()
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu",
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
            "JREW_COORDINATOR_ADDRESS": f"localhost:{port}", "JREW_NUM_PROCESSES": "2"}
-    args = [sys.executable, "-m", "jrew.cli", "train", "--distributed", "--seeds", "3", "--total-steps", "2048",
+    args = [sys.executable, "-m", "jrew.cli", "train", "--distributed", "--host-devices", "2", "--seeds", "3",
+            "--total-steps", "2048",
             "--run-dir", str(run), "--chunk-updates", "2", "--until-update", "2"]
     processes = [subprocess.Popen(args, env={**env, "JREW_PROCESS_ID": str(i)}, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, cwd=WORKER.parent.parent) for i in range(2)]
@@ -101,3 +102,17 @@ def test_a_policy_checkpointed_over_four_devices_loads_on_one(mesh_runs, mesh_di
 
     loaded = policy.from_run(mesh_dir / "full", run=5)  # this process has one device
     assert np.isfinite(loaded.evaluate(episodes=2)["eval/true_return"])
+
+
+def test_host_devices_flag_sets_the_forced_device_count_before_jax_starts(capsys):
+    from jrew import cli
+
+    assert cli.host_devices_flags(8, "") == "--xla_force_host_platform_device_count=8"
+    assert cli.host_devices_flags(4, "--xla_cpu_foo=1 --xla_force_host_platform_device_count=2") == \
+        "--xla_cpu_foo=1 --xla_force_host_platform_device_count=4"
+    with pytest.raises(ValueError, match="--host-devices must be >= 1, got 0"):
+        cli.force_host_devices(0, {})
+    with pytest.raises(RuntimeError, match="before JAX is imported"):  # this process has started JAX
+        cli.force_host_devices(8, {})
+    assert cli.main(["train", "--coordinator-address", "localhost:1", "--seeds", "1"]) == 2
+    assert "--process-id need --distributed" in capsys.readouterr().err
