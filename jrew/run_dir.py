@@ -70,10 +70,6 @@ def has_run(run_dir: Path) -> bool:
     return (run_dir / CONFIG_FILE).exists()
 
 
-def has_metrics(run_dir: Path) -> bool:
-    return (run_dir / METRICS_DIR).is_dir() or (run_dir / METRICS_FILE).exists()
-
-
 def append_metrics(
     run_dir: Path, metrics: dict[str, np.ndarray], first_update: int, steps_per_update: int,
     variants: np.ndarray, seeds: list[int],
@@ -95,37 +91,28 @@ def append_metrics(
         _write_parquet(_chunk_path(run_dir, first_update + 1, first_update + num), pa.table(columns))
 
 
-def truncate_metrics(run_dir: Path, last_update: int, num_runs: int, write: bool = True) -> dict[str, np.ndarray]:
-    """Drops rows written after ``last_update`` (the checkpoint a run resumes from); returns the
-    kept metrics as ``[runs, updates]`` arrays. ``write=False`` only reads them."""
+def metrics_until(run_dir: Path, last_update: int, num_runs: int) -> dict[str, np.ndarray]:
+    """The metrics of updates up to ``last_update`` as ``[runs, updates]`` arrays (empty if none)."""
+    columns = _read_columns(run_dir, last_update)
+    return _metric_arrays(columns, num_runs) if columns and len(columns["update"]) else {}
+
+
+def trim_metrics(run_dir: Path, last_update: int) -> None:
+    """Drops rows written after ``last_update`` (the checkpoint a run resumes from)."""
     if (run_dir / METRICS_FILE).exists():
         header, rows = _read_rows(run_dir / METRICS_FILE)
-        rows = [r for r in rows if int(r[0]) <= last_update]
-        if write:
-            with (run_dir / METRICS_FILE).open("w", newline="") as f:
-                csv.writer(f).writerows([header, *rows])
-        columns = {name: np.asarray([float(r[i]) for r in rows]) for i, name in enumerate(header)}
-    else:
-        kept = []
-        for path in _chunk_files(run_dir):
-            first, last = (int(x) for x in path.stem.split("-")[1:])
-            if first > last_update:
-                if write:
-                    path.unlink()
-            elif last > last_update:  # a chunk written past the checkpoint: keep its first rows
-                table = pq.read_table(path)
-                table = table.filter(pc.less_equal(table["update"], last_update))
-                if write:
-                    path.unlink()
-                    _write_parquet(_chunk_path(run_dir, first, last_update), table)
-                kept.append(table)
-            else:
-                kept.append(pq.read_table(path))
-        table = pa.concat_tables(kept) if kept else pa.table({})
-        columns = {name: table[name].to_numpy() for name in table.column_names}
-    if not columns or not len(columns["update"]):
-        return {}
-    return _metric_arrays(columns, num_runs)
+        with (run_dir / METRICS_FILE).open("w", newline="") as f:
+            csv.writer(f).writerows([header, *(r for r in rows if int(r[0]) <= last_update)])
+        return
+    for path in _chunk_files(run_dir):
+        first, last = _chunk_updates(path)
+        if last <= last_update:
+            continue
+        if first <= last_update:  # a chunk written past the checkpoint: keep its first rows
+            table = pq.read_table(path)
+            _write_parquet(_chunk_path(run_dir, first, last_update),
+                           table.filter(pc.less_equal(table["update"], last_update)))
+        path.unlink()
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
@@ -133,14 +120,8 @@ def load_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
     ``[num_runs, num_updates]`` (runs = variant x seed, variant-major), plus ``env_steps
     [num_updates]``, ``variant [num_runs]`` and ``seed [num_runs]``."""
     run_dir = Path(run_dir)
-    if (run_dir / METRICS_FILE).exists():
-        header, rows = _read_rows(run_dir / METRICS_FILE)
-        table = _as_table(rows)
-        columns = {name: table[:, i] for i, name in enumerate(header)}
-    elif files := _chunk_files(run_dir):
-        table = pa.concat_tables([pq.read_table(path) for path in files])
-        columns = {name: table[name].to_numpy() for name in table.column_names}
-    else:
+    columns = _read_columns(run_dir)
+    if not columns:
         raise FileNotFoundError(f"no metrics in {run_dir} (neither {METRICS_DIR}/ nor {METRICS_FILE})")
     num_runs = int(np.sum(columns["update"] == columns["update"][0]))
     out = _metric_arrays(columns, num_runs)
@@ -148,6 +129,23 @@ def load_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
     out["variant"] = np.asarray(columns["variant"][:num_runs]).astype(int)
     out["seed"] = np.asarray(columns["seed"][:num_runs]).astype(int)
     return out
+
+
+def _read_columns(run_dir: Path, last_update: int | None = None) -> dict[str, np.ndarray]:
+    """The metric rows of either format as columns (updates up to ``last_update``); {} without metrics."""
+    if (run_dir / METRICS_FILE).exists():
+        header, rows = _read_rows(run_dir / METRICS_FILE)
+        if last_update is not None:
+            rows = [r for r in rows if int(r[0]) <= last_update]
+        table = np.asarray([[float(x) for x in r] for r in rows]).reshape(len(rows), len(header))
+        return {name: table[:, i] for i, name in enumerate(header)}
+    files = [f for f in _chunk_files(run_dir) if last_update is None or _chunk_updates(f)[0] <= last_update]
+    if not files:
+        return {}
+    table = pa.concat_tables([pq.read_table(path) for path in files])
+    if last_update is not None:
+        table = table.filter(pc.less_equal(table["update"], last_update))
+    return {name: table[name].to_numpy() for name in table.column_names}
 
 
 def write_summary(run_dir: Path, summary: dict[str, np.ndarray]) -> None:
@@ -186,6 +184,12 @@ def _chunk_path(run_dir: Path, first: int, last: int) -> Path:
     return run_dir / METRICS_DIR / f"updates-{first:09d}-{last:09d}.parquet"
 
 
+def _chunk_updates(path: Path) -> tuple[int, int]:
+    """The first and last update a chunk file holds (from its name)."""
+    first, last = path.stem.split("-")[1:]
+    return int(first), int(last)
+
+
 def _chunk_files(run_dir: Path) -> list[Path]:
     return sorted((run_dir / METRICS_DIR).glob("updates-*.parquet"))
 
@@ -211,10 +215,6 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
     return rows[0], rows[1:]
-
-
-def _as_table(rows: list[list[str]]) -> np.ndarray:
-    return np.asarray([[float(x) for x in r] for r in rows])
 
 
 def _metric_arrays(columns: dict[str, np.ndarray], num_runs: int) -> dict[str, np.ndarray]:

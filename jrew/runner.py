@@ -172,13 +172,14 @@ def resume(run_dir: str | Path, *, reward: RewardArg = None, until_update: int |
     holds the real runs only, so it resumes on any number of ``devices``.
     """
     loop, state, step = _restore_latest(Path(run_dir), reward, callbacks, devices)
-    history = files.truncate_metrics(loop.run_dir, step, len(loop.program.runs), write=False)
+    history = files.metrics_until(loop.run_dir, step, len(loop.program.runs))
     distributed.barrier("jrew-resume-read")  # every process has read the metrics before process 0 trims them
     if distributed.is_writer():
-        files.truncate_metrics(loop.run_dir, step, len(loop.program.runs))
-    if history:
-        runs = loop.program.runs
-        loop.summary = files.summarize(history, step, loop.program.trainer.steps_per_update, runs.variants, runs.seeds)
+        files.trim_metrics(loop.run_dir, step)
+        if history:  # the summary the next chunk's values update
+            runs = loop.program.runs
+            loop.summary = files.summarize(history, step, loop.program.trainer.steps_per_update, runs.variants,
+                                           runs.seeds)
     return loop.run(state, step, _stop(loop.program.trainer, until_update), progress,
                     {k: [v] for k, v in history.items()})
 
@@ -250,7 +251,8 @@ class _HostLoop:
                          chunk_seconds, program.runs.variants)
 
     def _record(self, state, metrics: dict[str, np.ndarray], first: int, update: int, history: dict) -> None:
-        """After a chunk: metrics to CSV and history, then the checkpoint (so the CSV never trails it)."""
+        """After a chunk: metrics and summary to the run directory and history, then the checkpoint
+        (so the metrics never trail it)."""
         runs, steps_per_update = self.program.runs, self.program.trainer.steps_per_update
         if self.run_dir is not None and distributed.is_writer():
             files.append_metrics(self.run_dir, metrics, first, steps_per_update, runs.variants, runs.seeds)
