@@ -3,6 +3,7 @@
     python -m benchmarks.reproduce [--only classic minatar brax] [--seeds 4]
                                    [--minatar-steps 10000000] [--runs-dir runs/reproduce]
                                    [--ant-steps 5000000] [--ant-envs 256]
+                                   [--set kernel_init=lecun_normal bias_init_scale=0.05]
 
 * gymnax classic control and MinAtar: the gymnax-blines ``agents/<env>/ppo.yaml`` configs
   (``jrew.presets.GYMNAX_BLINES``), scored like gymnax-blines scores its checkpoints: the mean
@@ -15,6 +16,8 @@
 
 Per env: jrew's mean and 95% bootstrap CI over seeds (rliable's stratified bootstrap), the
 reference, their ratio, steps/s and compile time. Results: benchmarks/results/reproduce.{json,csv,png}.
+``--set FIELD=VALUE`` changes a field of every jrew config after its preset (an ablation, named in
+each row's variant; Brax's trainer is not changed).
 """
 
 from __future__ import annotations
@@ -36,6 +39,20 @@ CLASSIC = ("gymnax/CartPole-v1", "gymnax/Acrobot-v1", "gymnax/Pendulum-v1")
 MINATAR = tuple(f"gymnax/{g}-MinAtar" for g in ("Breakout", "Asterix", "Freeway", "SpaceInvaders"))
 BRAX = ("brax/inverted_pendulum", "brax/ant")
 BLINES_SOURCE = "gymnax README checkpoint return (gymnax-blines ppo.yaml)"
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """``["kernel_init=lecun_normal", "bias_init_scale=0.05"]`` as PPOConfig field values of their fields' types."""
+    defaults, settings = ppo.PPOConfig(), {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not hasattr(defaults, name):
+            raise SystemExit(f"--set expects FIELD=VALUE with a PPOConfig field, got {pair!r}")
+        kind = type(getattr(defaults, name))
+        if kind not in (str, int, float, bool):
+            raise SystemExit(f"--set {name}: only str, int, float and bool fields can be set, {name} is {kind.__name__}")
+        settings[name] = text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
+    return settings
 
 
 def mean_ci(values: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
@@ -116,7 +133,11 @@ def main() -> None:
     parser.add_argument("--name", default="reproduce", help="results/<name>.{json,csv}")
     parser.add_argument("--runs-dir", type=Path, default=None,
                         help="checkpoint MinAtar runs here (runs/<name>/<game>); a rerun resumes them")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="change jrew's config after the preset, e.g. kernel_init=lecun_normal (an ablation)")
     args = parser.parse_args()
+    settings = parse_settings(args.set)
+    label = "".join(f", {k} {v}" for k, v in settings.items())
 
     rows = []
 
@@ -132,19 +153,21 @@ def main() -> None:
         for env in CLASSIC:
             if env in presets.PUBLISHED_AS_IS:  # the published config exactly, then with jrew's addition
                 as_is = presets.PUBLISHED_AS_IS[env]
-                out = train_jrew(env, "gymnax-blines", args.seeds, None, args.eval_episodes, overrides=as_is)
-                report({"env": env, "variant": "published config as is", "source": BLINES_SOURCE,
+                out = train_jrew(env, "gymnax-blines", args.seeds, None, args.eval_episodes, overrides={**as_is, **settings})
+                report({"env": env, "variant": "published config as is" + label, "source": BLINES_SOURCE,
                         "reference": presets.GYMNAX_BLINES_RETURNS[env], **out})
             variant = "preset (+ " + ", ".join(presets.PUBLISHED_AS_IS[env]) + ")" if env in presets.PUBLISHED_AS_IS \
                 else "published config"
-            out = train_jrew(env, "gymnax-blines", args.seeds, None, args.eval_episodes)
-            report({"env": env, "variant": variant, "source": BLINES_SOURCE,
+            out = train_jrew(env, "gymnax-blines", args.seeds, None, args.eval_episodes, overrides=settings)
+            report({"env": env, "variant": variant + label, "source": BLINES_SOURCE,
                     "reference": presets.GYMNAX_BLINES_RETURNS[env], **out})
     if "minatar" in args.only:
         for env in args.minatar_games:
-            run_dir = None if args.runs_dir is None else args.runs_dir / env.removeprefix("gymnax/")
-            out = train_jrew(env, "gymnax-blines", args.seeds, args.minatar_steps, args.eval_episodes, run_dir=run_dir)
-            report({"env": env, "variant": "published config", "source": BLINES_SOURCE + ("" if args.minatar_steps == 10_000_000 else
+            name = env.removeprefix("gymnax/") + "".join(f"-{k}-{v}" for k, v in settings.items())
+            run_dir = None if args.runs_dir is None else args.runs_dir / name
+            out = train_jrew(env, "gymnax-blines", args.seeds, args.minatar_steps, args.eval_episodes, run_dir=run_dir,
+                             overrides=settings)
+            report({"env": env, "variant": "published config" + label, "source": BLINES_SOURCE + ("" if args.minatar_steps == 10_000_000 else
                     f"; published at 10M steps, jrew at {args.minatar_steps:,}"),
                     "reference": presets.GYMNAX_BLINES_RETURNS[env], **out})
     if "brax" in args.only:
@@ -155,9 +178,9 @@ def main() -> None:
             backend = (("backend", args.brax_backend),)
             overrides = {"num_envs": args.ant_envs} if env == "brax/ant" and args.ant_envs else {}
             out = train_jrew(env, "brax", args.seeds, steps, 128, f"scale({presets.REWARD_SCALING[env]})", backend,
-                             overrides=overrides)
+                             overrides={**overrides, **settings})
             brax = train_brax(env, args.seeds, out["env_steps"], args.brax_backend, overrides)
-            variant = "Brax notebook settings" + "".join(f", {k} {v}" for k, v in overrides.items())
+            variant = "Brax notebook settings" + "".join(f", {k} {v}" for k, v in overrides.items()) + label
             report({"env": f"{env} ({args.brax_backend})", "variant": variant,
                     "source": "Brax's PPO trainer, same settings and budget",
                     **out, **brax})

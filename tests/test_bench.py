@@ -258,3 +258,14 @@ def test_smoke_suite_resumes_after_an_interruption_and_writes_its_report(tmp_pat
     with pytest.raises(bench.SuiteError, match="group cartpole/g00-ppo changed since it ran"):
         bench.run_suite(bench.load(edited), out, progress=False)
     assert json.loads((out / "groups.json").read_text())
+
+
+def test_reproduce_settings_are_typed_config_fields_and_bad_ones_are_refused():
+    from benchmarks.reproduce import parse_settings
+
+    assert parse_settings(["kernel_init=lecun_normal", "bias_init_scale=0.05", "num_envs=8", "anneal_lr=false"]) == {
+        "kernel_init": "lecun_normal", "bias_init_scale": 0.05, "num_envs": 8, "anneal_lr": False}
+    with pytest.raises(SystemExit, match="FIELD=VALUE with a PPOConfig field, got 'kernel=orthogonal'"):
+        parse_settings(["kernel=orthogonal"])
+    with pytest.raises(SystemExit, match="policy_hidden_sizes is tuple"):
+        parse_settings(["policy_hidden_sizes=64"])

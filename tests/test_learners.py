@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +11,7 @@ import optax
 import pytest
 from flax import struct
 
+import envs
 import jrew
 from jrew import algos, cli, runner
 from jrew import rewards as R
@@ -160,3 +162,36 @@ def test_reading_and_plotting_a_run_directory_imports_no_training_code():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_critic_values_from_t_plus_one_states_equal_valuing_every_next_state(streams):
+    """The collect step values s_0..s_T and each env's truncation final observations; that must
+    equal valuing s_t and s'_t directly wherever a next value is used (not after a termination)."""
+    from jrew.algos.collect import critic_values, max_truncations
+    from jrew.rollout import random_policy, rollout
+
+    env = envs.make("gymnax/CartPole-v1", episode_length=15)  # random actions: some poles fall before the limit
+    state = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 16))
+    last, traj = rollout(env, random_policy(env.action_space), state, jax.random.PRNGKey(1), 40)
+    weights = jax.random.normal(jax.random.PRNGKey(2), (4, streams))
+    value_fn = (lambda obs: obs @ weights[:, 0]) if streams == 1 else (lambda obs: obs @ weights)
+    assert max_truncations(env, 40) == 3 and max_truncations(SimpleNamespace(episode_limit=None), 40) is None
+    assert traj.truncated.sum() > 0 and traj.terminated.sum() > 0
+
+    values, next_values = critic_values(value_fn, traj, last.obs, None)
+    fast_values, fast_next = critic_values(value_fn, traj, last.obs, 3)
+    used = np.asarray(traj.terminated == 0).reshape(40, 16, *(1,) * (streams > 1))
+    np.testing.assert_allclose(fast_values, values, rtol=1e-6)
+    np.testing.assert_allclose(np.where(used, fast_next, 0), np.where(used, next_values, 0), rtol=1e-6)
+    # at a truncation the value is the cut-off episode's final observation's, not the next episode's start
+    truncated = np.asarray(traj.truncated > 0)
+    next_episode_start = np.concatenate([np.asarray(values)[1:], np.asarray(value_fn(last.obs))[None]])
+    np.testing.assert_allclose(np.asarray(fast_next)[truncated], np.asarray(value_fn(traj.next_obs))[truncated], rtol=1e-6)
+    assert not np.allclose(np.asarray(fast_next)[truncated], next_episode_start[truncated])
+
+    # an env truncating more often than its time limit allows is reported (NaN), not bootstrapped wrongly
+    _, bounded = critic_values(value_fn, traj, last.obs, 1)
+    extra = truncated & (np.cumsum(truncated, axis=0) > 1)
+    assert extra.any() and np.isnan(np.asarray(bounded)[extra]).all()
+    assert not np.isnan(np.asarray(bounded)[~extra]).any()

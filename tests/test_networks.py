@@ -1,12 +1,15 @@
-"""Distributions against closed forms and distrax; running statistics against numpy."""
+"""Distributions against closed forms and distrax; running statistics against numpy; network
+initializations against their definitions."""
 
 import distrax
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import envs
 from jrew import distributions, normalization
+from jrew.networks import ActorCritic
 
 
 def test_normal_log_prob_and_entropy_match_distrax(key):
@@ -49,3 +52,40 @@ def test_running_stats_match_numpy():
     np.testing.assert_allclose(stats.mean, data.mean(0), rtol=1e-5)
     np.testing.assert_allclose(stats.var, data.var(0), rtol=1e-4)
     assert float(stats.count) == len(data)
+
+
+def _dense_layers(kernel_init, bias_init_scale=0.0):
+    """{(net, layer index): (kernel, bias)} of a 2x256 actor-critic over 100 inputs, 6 actions."""
+    net = ActorCritic((256, 256), (256, 256), head_size=6, continuous=False, kernel_init=kernel_init,
+                      bias_init_scale=bias_init_scale)
+    params = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 100)))["params"]
+    return {(name, i): (np.asarray(params[name][f"Dense_{i}"]["kernel"]), np.asarray(params[name][f"Dense_{i}"]["bias"]))
+            for name in ("policy_net", "value_net") for i in range(3)}
+
+
+def test_orthogonal_init_has_gain_sqrt2_hidden_and_a_small_policy_output():
+    layers = _dense_layers("orthogonal")
+    kernel = layers["policy_net", 1][0]  # 256 x 256: orthogonal with gain sqrt(2)
+    np.testing.assert_allclose(kernel.T @ kernel, 2.0 * np.eye(256), atol=1e-4)
+    np.testing.assert_allclose(np.linalg.svd(layers["policy_net", 2][0], compute_uv=False), 0.01, rtol=1e-4)
+    np.testing.assert_allclose(np.linalg.svd(layers["value_net", 2][0], compute_uv=False), 1.0, rtol=1e-4)
+    assert all(not bias.any() for _, bias in layers.values())
+
+
+@pytest.mark.parametrize("scheme", ["lecun_uniform", "lecun_normal"])
+def test_lecun_inits_have_variance_one_over_fan_in_in_every_layer(scheme):
+    for (name, i), (kernel, bias) in _dense_layers(scheme).items():
+        fan_in = kernel.shape[0]
+        assert abs(kernel.var() * fan_in - 1.0) < 0.15 if kernel.size > 1000 else kernel.var() * fan_in < 3, (name, i)
+        if scheme == "lecun_uniform":  # U(-sqrt(3 / fan_in), sqrt(3 / fan_in))
+            assert np.abs(kernel).max() <= np.sqrt(3 / fan_in) + 1e-6
+        assert not bias.any()
+    # the policy output is not scaled down, as Brax's and the gymnax baselines' networks
+    out = _dense_layers(scheme)["policy_net", 2][0]
+    assert out.std() * np.sqrt(256) > 0.8
+
+
+def test_bias_init_scale_draws_biases_uniform_in_zero_to_scale():
+    biases = np.concatenate([bias for _, bias in _dense_layers("lecun_normal", bias_init_scale=0.05).values()])
+    assert biases.min() >= 0.0 and biases.max() < 0.05
+    assert abs(biases.mean() - 0.025) < 0.002 and abs(biases.std() - 0.05 / np.sqrt(12)) < 0.002

@@ -22,6 +22,8 @@ SMALL = ppo.PPOConfig(total_steps=3 * 512)  # 3 updates of 16 envs x 32 steps
         ({"activation": "sigmoid"}, r"activation must be one of .*got 'sigmoid'"),
         ({"ent_coef": float("nan")}, r"ent_coef must be finite, got nan"),
         ({"std_head": "learned"}, r"std_head must be one of .*got 'learned'"),
+        ({"kernel_init": "xavier"}, r"kernel_init must be one of \('orthogonal', 'lecun_uniform', 'lecun_normal'\), got 'xavier'"),
+        ({"bias_init_scale": -0.05}, r"bias_init_scale must be >= 0, got -0.05"),
     ],
 )
 def test_config_validation_names_the_bad_value(changes, message):
@@ -144,6 +146,7 @@ def test_presets_set_the_published_fields_and_refuse_uncovered_envs():
     assert pendulum.total_steps == 1_000_000 and pendulum.anneal_lr is False
     ant = presets.apply("brax", ppo.PPOConfig(env="brax/ant"))
     assert (ant.distribution, ant.gamma, ant.num_envs * ant.num_steps // ant.num_minibatches) == ("tanh_normal", 0.97, 10240)
+    assert ant.kernel_init == "lecun_uniform"  # Brax's networks' initialization
     with pytest.raises(ValueError, match="preset 'brax' has no settings for 'gymnax/CartPole-v1'"):
         presets.apply("brax", ppo.PPOConfig())
     with pytest.raises(ValueError, match="unknown preset 'fast'"):

@@ -31,7 +31,7 @@ from flax import struct
 import envs
 from jrew import distributions, rewards
 from jrew.config import finite, is_numeric, non_negative, positive, require, require_choice, static, unit_interval
-from jrew.networks import ACTIVATIONS, STD_HEADS, ActorCritic
+from jrew.networks import ACTIVATIONS, INITS, STD_HEADS, ActorCritic
 from jrew.rollout import PolicyFn
 from jrew.types import EnvSpec
 
@@ -68,6 +68,11 @@ class LearnerConfig:
     (softplus of a second policy output + min_std, as the gymnax baselines)"""
     min_std: float = static(1e-3)
     """floor of the state-dependent std"""
+    kernel_init: str = static("orthogonal")
+    """kernel initialization: orthogonal (gain sqrt 2, policy output 0.01), lecun_uniform (Brax) or
+    lecun_normal (flax's default, the gymnax baselines)"""
+    bias_init_scale: float = static(0.0)
+    """biases start uniform in [0, bias_init_scale); 0: zero biases (the gymnax baselines: 0.05)"""
     num_epochs: int = static(4)
     """passes over each batch"""
     num_minibatches: int = static(4)
@@ -90,6 +95,8 @@ class LearnerConfig:
         require_choice("distribution", self.distribution, distributions.NAMES)
         require_choice("std_head", self.std_head, STD_HEADS)
         require("min_std", self.min_std, non_negative, ">= 0")
+        require_choice("kernel_init", self.kernel_init, INITS)
+        require("bias_init_scale", self.bias_init_scale, non_negative, ">= 0")
         if self.episode_length is not None:
             require("episode_length", self.episode_length, positive, "a positive integer or None")
         for field in dataclasses.fields(self):
@@ -226,6 +233,8 @@ def actor_critic(config: LearnerConfig, dist: distributions.Distribution,
         num_values=num_values,
         std_head=config.std_head,
         min_std=config.min_std,
+        kernel_init=config.kernel_init,
+        bias_init_scale=config.bias_init_scale,
     )
 
 
