@@ -7,7 +7,9 @@ Each rate is the median over ``--repeats`` steady-state epochs (Brax) or chunks 
 network sizes and activation, tanh-Gaussian policy and observation normalization; one unroll
 per update on both (Brax: batch_size * num_minibatches == num_envs). Steps/s exclude compile
 time, reported separately. The raw env-step rate (random actions in a ``lax.scan``) is the
-ceiling. Results: benchmarks/results/throughput.{json,csv,png}.
+ceiling. ``--breakdown`` also times the parts of one jrew PPO update (its rollout, the critic
+pass over the rollout, the epochs of minibatch steps with everything else) as separate jitted
+calls: where an update's time goes. Results: benchmarks/results/throughput.{json,csv,png}.
 """
 
 from __future__ import annotations
@@ -80,8 +82,8 @@ def brax_ppo(args) -> dict:
     }
 
 
-def jrew_ppo(args, seeds: int) -> dict:
-    config = ppo.PPOConfig(
+def jrew_config(args) -> ppo.PPOConfig:
+    return ppo.PPOConfig(
         env=f"brax/{args.env}",
         env_kwargs=(("backend", args.backend),),
         total_steps=args.repeats * args.updates * args.num_envs * args.unroll_length,
@@ -98,12 +100,62 @@ def jrew_ppo(args, seeds: int) -> dict:
         gamma=0.97,
         ent_coef=1e-2,
     )
+
+
+def jrew_ppo(args, seeds: int) -> dict:
+    config = jrew_config(args)
     result = jrew.train(config, seeds=seeds, chunk_updates=args.updates, progress=False)
     steps_per_chunk = seeds * args.updates * config.batch_size
     return {
         "steps_per_second": steps_per_chunk / float(np.median(result.chunk_seconds)),
         "compile_seconds": result.compile_seconds,
     }
+
+
+def median_ms(fn, *inputs, repeats: int = 10) -> float:
+    """Median wall time of a jitted ``fn(*inputs)`` after its compile, in milliseconds."""
+    fn = jax.jit(fn)
+    jax.block_until_ready(fn(*inputs))
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*inputs))
+        seconds.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(seconds))
+
+
+def update_breakdown(args) -> dict[str, float]:
+    """Milliseconds per jrew PPO update and for its parts, each timed as its own jitted call: the
+    rollout (policy and env), the env steps alone (random actions), and the critic's pass over
+    the rollout. The epochs and the rest are the update's remainder."""
+    from jrew.algos import base, collect
+    from jrew.rollout import random_policy, rollout
+
+    trainer = ppo.make(jrew_config(args))
+    learner = trainer.update.__self__  # the PPO whose bound method the trainer holds
+    state = trainer.init(jax.random.PRNGKey(0), None, None)
+    steps = args.unroll_length
+
+    def rollout_with(policy):
+        def run(s, k):
+            traj = rollout(learner.env, policy(s), s.env_state, k, steps)[1]
+            return traj.next_obs.sum() + traj.log_prob.sum()  # depend on the dynamics, or XLA drops them
+        return run
+
+    policy = lambda s: base.sampling_policy(learner.dist, lambda obs: learner.policy_head(s, obs))  # noqa: E731
+    traj = jax.jit(lambda s, k: rollout(learner.env, policy(s), s.env_state, k, steps))(state, jax.random.PRNGKey(1))
+    last_obs, traj = traj[0].obs, traj[1]
+    value_fn = lambda s: lambda obs: learner.value(s.params, s.obs_stats, s.value_stats, obs)  # noqa: E731
+    bound = collect.max_truncations(learner.env, steps)
+    parts = {
+        "update": median_ms(lambda s: trainer.update(s)[0].params, state),
+        "rollout": median_ms(rollout_with(policy), state, jax.random.PRNGKey(2)),
+        "env steps alone": median_ms(rollout_with(lambda s: random_policy(learner.env.action_space)), state,
+                                     jax.random.PRNGKey(2)),
+        "critic pass": median_ms(lambda s, t, o: collect.critic_values(value_fn(s), t, o, bound), state, traj, last_obs),
+    }
+    parts["epochs and the rest"] = parts["update"] - parts["rollout"] - parts["critic pass"]
+    return parts
 
 
 def main() -> None:
@@ -119,6 +171,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8, help="seeds for the many-seeds row")
     parser.add_argument("--policy-hidden", type=int, nargs="+", default=[32] * 4)
     parser.add_argument("--value-hidden", type=int, nargs="+", default=[256] * 5)
+    parser.add_argument("--breakdown", action="store_true", help="also time the parts of one jrew update")
+    parser.add_argument("--name", default="throughput", help="results/<name>.{json,csv,png}")
     args = parser.parse_args()
     args.policy_hidden, args.value_hidden = tuple(args.policy_hidden), tuple(args.value_hidden)
 
@@ -140,9 +194,14 @@ def main() -> None:
          "ratio_to_brax_ppo": many["steps_per_second"] / brax["steps_per_second"]},
     ]
     meta = {**machine(), **{k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}}
-    json_path, _ = write_results("throughput", rows, meta)
+    if args.breakdown:
+        parts = update_breakdown(args)
+        meta["update_breakdown_ms"] = parts
+        print("one jrew update: " + ", ".join(f"{name} {ms:.1f} ms ({ms / parts['update']:.0%})"
+                                                for name, ms in parts.items()))
+    json_path, _ = write_results(args.name, rows, meta)
     plot = bar_plot(
-        "throughput", ["raw env", "Brax PPO", "jrew PPO", f"jrew x{args.seeds} seeds"],
+        args.name, ["raw env", "Brax PPO", "jrew PPO", f"jrew x{args.seeds} seeds"],
         [r["steps_per_second"] for r in rows], "env steps / s",
         f"brax/{args.env} ({args.backend}), {args.num_envs} envs, {meta['platform']}",
     )
