@@ -66,6 +66,21 @@ def bar_plot(
     return path
 
 
+def time_jitted(fn, calls: list[tuple]) -> tuple[float, float]:
+    """``(compile seconds, median seconds per call)`` of ``jax.jit(fn)``: the first inputs of
+    ``calls`` compile it (that call's wall time), the others are timed one call each."""
+    fn = jax.jit(fn)
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*calls[0]))
+    compile_seconds = time.perf_counter() - start
+    seconds = []
+    for inputs in calls[1:]:
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*inputs))
+        seconds.append(time.perf_counter() - start)
+    return compile_seconds, float(np.median(seconds))
+
+
 def raw_steps_per_second(env, num_envs: int, num_steps: int, repeats: int = 5) -> tuple[float, float]:
     """(env steps/s, compile seconds) of ``num_envs`` batched envs under random actions.
 
@@ -76,18 +91,10 @@ def raw_steps_per_second(env, num_envs: int, num_steps: int, repeats: int = 5) -
 
     policy = random_policy(env.action_space)
 
-    @jax.jit
     def run(key):
         state = jax.vmap(env.reset)(jax.random.split(key, num_envs))
         traj = rollout(env, policy, state, key, num_steps)[1]
         return traj.reward.sum() + traj.next_obs.sum()  # depend on the dynamics, or XLA drops them
 
-    start = time.perf_counter()
-    run(jax.random.PRNGKey(0)).block_until_ready()
-    compile_seconds = time.perf_counter() - start
-    seconds = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        run(jax.random.PRNGKey(i + 1)).block_until_ready()
-        seconds.append(time.perf_counter() - start)
-    return num_envs * num_steps / float(np.median(seconds)), compile_seconds
+    compile_seconds, seconds = time_jitted(run, [(jax.random.PRNGKey(i),) for i in range(repeats + 1)])
+    return num_envs * num_steps / seconds, compile_seconds

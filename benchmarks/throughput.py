@@ -23,7 +23,7 @@ import numpy as np
 
 import envs
 import jrew
-from benchmarks.common import bar_plot, machine, raw_steps_per_second, write_results
+from benchmarks.common import bar_plot, machine, raw_steps_per_second, time_jitted, write_results
 from jrew.algos import ppo
 
 
@@ -114,14 +114,7 @@ def jrew_ppo(args, seeds: int) -> dict:
 
 def median_ms(fn, *inputs, repeats: int = 10) -> float:
     """Median wall time of a jitted ``fn(*inputs)`` after its compile, in milliseconds."""
-    fn = jax.jit(fn)
-    jax.block_until_ready(fn(*inputs))
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*inputs))
-        seconds.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(seconds))
+    return 1e3 * time_jitted(fn, [inputs] * (repeats + 1))[1]
 
 
 def update_breakdown(args) -> dict[str, float]:
@@ -143,8 +136,8 @@ def update_breakdown(args) -> dict[str, float]:
         return run
 
     policy = lambda s: base.sampling_policy(learner.dist, lambda obs: learner.policy_head(s, obs))  # noqa: E731
-    traj = jax.jit(lambda s, k: rollout(learner.env, policy(s), s.env_state, k, steps))(state, jax.random.PRNGKey(1))
-    last_obs, traj = traj[0].obs, traj[1]
+    env_state, traj = jax.jit(lambda s, k: rollout(learner.env, policy(s), s.env_state, k, steps))(
+        state, jax.random.PRNGKey(1))
     value_fn = lambda s: lambda obs: learner.value(s.params, s.obs_stats, s.value_stats, obs)  # noqa: E731
     bound = collect.max_truncations(learner.env, steps)
     parts = {
@@ -152,7 +145,8 @@ def update_breakdown(args) -> dict[str, float]:
         "rollout": median_ms(rollout_with(policy), state, jax.random.PRNGKey(2)),
         "env steps alone": median_ms(rollout_with(lambda s: random_policy(learner.env.action_space)), state,
                                      jax.random.PRNGKey(2)),
-        "critic pass": median_ms(lambda s, t, o: collect.critic_values(value_fn(s), t, o, bound), state, traj, last_obs),
+        "critic pass": median_ms(lambda s, t, o: collect.critic_values(value_fn(s), t, o, bound), state, traj,
+                                  env_state.obs),
     }
     parts["epochs and the rest"] = parts["update"] - parts["rollout"] - parts["critic pass"]
     return parts
