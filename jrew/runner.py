@@ -165,6 +165,7 @@ def resume(run_dir: str | Path, *, reward: RewardArg = None, until_update: int |
            progress: bool = True, callbacks: Sequence[Callback] = (),
            devices: Sequence[jax.Device] | None = None) -> RunResult:
     """Continues the run in ``run_dir`` from its latest checkpoint; metrics past it are dropped.
+    A run stopped before its first checkpoint starts over from update 0.
 
     A run trained with a reward spec string rebuilds its pipeline from config.json. One trained
     with transforms built in Python needs the same ``reward`` again (functions such as potentials
@@ -339,8 +340,8 @@ def _restore_latest(run_path: Path, reward: RewardArg, callbacks: Sequence[Callb
     evaluation = Evaluation(**record.evaluation) if record.evaluation else None
     loop = _HostLoop(program, run_path, evaluation, callbacks, record.variant_labels or ())
     step = loop.checkpoints.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"no checkpoint in {loop.checkpoints.directory}; start the run again")
+    if step is None:  # stopped before its first checkpoint: config.json holds all it needs to start over
+        return loop, program.initial_state(), 0
     loop.last_saved = step
     return loop, program.place(loop.checkpoints.restore(step, program.abstract_state())), step
 

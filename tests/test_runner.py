@@ -20,8 +20,12 @@ def leaves_equal(a, b):
     return all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(np.array_equal(x, y)), a, b)))
 
 
-def test_pause_and_resume_gives_identical_final_params(tmp_path):
-    uninterrupted = runner.train(CFG, seeds=2, chunk_updates=5, progress=False)
+@pytest.fixture(scope="module")
+def uninterrupted():
+    return runner.train(CFG, seeds=2, chunk_updates=5, progress=False)
+
+
+def test_pause_and_resume_gives_identical_final_params(tmp_path, uninterrupted):
     paused = runner.train(CFG, seeds=2, run_dir=tmp_path / "run", chunk_updates=5, until_update=7, progress=False)
     assert paused.metrics["loss"].shape == (2, 7)
     resumed = runner.resume(tmp_path / "run", progress=False)
@@ -49,6 +53,20 @@ def test_resume_drops_metrics_written_after_the_last_checkpoint(tmp_path):
     summary = jrew.load_summary(run)  # per run: the last update's values
     assert summary["update"].tolist() == [12, 12] and summary["seed"].tolist() == [0, 1]
     np.testing.assert_array_equal(summary["loss"], after["loss"][:, -1])
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tmp_path, uninterrupted):
+    run = tmp_path / "run"
+    runner.train(CFG, seeds=2, run_dir=run, chunk_updates=5, until_update=5, progress=False)
+    # simulate a crash after the first chunk's metrics were written but before its checkpoint
+    shutil.rmtree(run / run_dir.CHECKPOINT_DIR)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        runner.train(CFG, seeds=2, run_dir=run, chunk_updates=5, progress=False)
+    resumed = runner.resume(run, progress=False)
+    assert leaves_equal(uninterrupted.state.params, resumed.state.params)
+    metrics = jrew.load_metrics(run)
+    np.testing.assert_array_equal(metrics["loss"], uninterrupted.metrics["loss"])
+    np.testing.assert_array_equal(metrics["env_steps"], np.arange(1, 13) * 512)
 
 
 def test_runs_in_the_csv_format_are_read_and_resumed_in_it(tmp_path):
