@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
+import pickle
 import shutil
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from rliable import library as rly
@@ -269,3 +271,76 @@ def test_reproduce_settings_are_typed_config_fields_and_bad_ones_are_refused():
         parse_settings(["kernel=orthogonal"])
     with pytest.raises(SystemExit, match="policy_hidden_sizes is tuple"):
         parse_settings(["policy_hidden_sizes=64"])
+
+
+class _DotMap:
+    """Pickles as dotmap.DotMap does: an object whose state holds the entries in ``_map``."""
+
+    def __init__(self, **entries):
+        self._map = dict(entries)
+
+
+def test_published_checkpoints_load_without_dotmap_and_their_policies_act_as_saved(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from benchmarks import published_checkpoints as pc
+
+    fake = types.ModuleType("dotmap")
+    fake.DotMap = _DotMap
+    _DotMap.__module__, _DotMap.__qualname__ = "dotmap", "DotMap"
+    monkeypatch.setitem(sys.modules, "dotmap", fake)
+    rng = np.random.default_rng(0)
+    dense = lambda n_in, n_out, bias=0.0: {"kernel": rng.normal(size=(n_in, n_out)).astype(np.float32),  # noqa: E731
+                                           "bias": np.full(n_out, bias, np.float32)}
+    categorical = {"params": {"Dense_0": dense(4, 8), "Dense_1": dense(8, 3, 0.0), "critic_fc_1": dense(4, 8)}}
+    categorical["params"]["Dense_1"]["bias"][2] = 1e3  # the logits always pick action 2
+    saved = {"network": categorical, "train_config": _DotMap(network_name="Categorical-MLP", num_test_rollouts=5),
+             "log_steps": [10, 20], "log_return": [1.0, 2.0]}
+    path = tmp_path / "ppo.pkl"
+    path.write_bytes(pickle.dumps(saved))
+    monkeypatch.delitem(sys.modules, "dotmap")  # as on a machine without dotmap installed
+
+    loaded = pc.load_checkpoint(path)
+    assert loaded["train_config"] == {"network_name": "Categorical-MLP", "num_test_rollouts": 5}
+    sample = pc.policy_sampler(loaded["network"], loaded["train_config"]["network_name"])
+    assert int(sample(jnp.ones(4), jax.random.PRNGKey(0))) == 2
+
+    gaussian = {"params": {"actor_fc_1": dense(3, 8), "actor_fc_2": dense(8, 8), "actor_fc_mu": dense(8, 1),
+                           "actor_fc_scale": dense(8, 1, -1e3), "critic_fc_1": dense(3, 8)}}
+    obs = jnp.asarray([0.5, -1.0, 2.0])
+    actions = jax.vmap(lambda k: pc.policy_sampler(gaussian, "Gaussian-MLP")(obs, k))(jax.random.split(
+        jax.random.PRNGKey(1), 1000))
+    hidden = obs
+    for name in ("actor_fc_1", "actor_fc_2"):
+        hidden = jax.nn.relu(hidden @ gaussian["params"][name]["kernel"] + gaussian["params"][name]["bias"])
+    mean = hidden @ gaussian["params"]["actor_fc_mu"]["kernel"] + gaussian["params"]["actor_fc_mu"]["bias"]
+    np.testing.assert_allclose(actions.mean(), mean[0], atol=4 * pc.MIN_STD / np.sqrt(1000))
+    np.testing.assert_allclose(actions.std(), pc.MIN_STD, rtol=0.1)  # softplus(-1e3) = 0: the floor alone
+    with pytest.raises(ValueError, match="unsupported network 'LSTM'"):
+        pc.policy_sampler(categorical, "LSTM")
+
+
+def test_blines_trainer_stand_ins_match_the_distributions_and_seeds_accumulate(tmp_path, monkeypatch):
+    from jax.scipy import stats as jstats
+
+    from benchmarks import blines_trainer as bt
+
+    loc, scale, x = jnp.array([[0.3, -1.0]]), jnp.array([[0.5, 2.0]]), jnp.array([[0.1, 0.7]])
+    normal = bt._NormalDiag(loc, scale)
+    np.testing.assert_allclose(normal.log_prob(x), jstats.norm.logpdf(x, loc, scale).sum(-1), rtol=1e-6)
+    np.testing.assert_allclose(normal.entropy(), (0.5 * jnp.log(2 * jnp.pi * jnp.e * scale**2)).sum(-1), rtol=1e-6)
+    logits = jnp.array([[1.0, 2.0, 0.5]])
+    probs = jax.nn.softmax(logits)
+    categorical = bt._Categorical(logits)
+    np.testing.assert_allclose(categorical.log_prob(jnp.array([1])), jnp.log(probs[:, 1]), rtol=1e-6)
+    np.testing.assert_allclose(categorical.entropy(), -(probs * jnp.log(probs)).sum(-1), rtol=1e-6)
+
+    monkeypatch.setattr(bt, "RESULTS", tmp_path)
+    monkeypatch.setattr("benchmarks.common.RESULTS", tmp_path)
+    row = {"env": "gymnax/Pendulum-v1", "env_steps": 10, "wall_seconds": 1.0}
+    bt.record("b", {**row, "seed": 1, "final_return": -300.0})
+    bt.record("b", {**row, "seed": 0, "final_return": -100.0})
+    saved = json.loads(bt.record("b", {**row, "seed": 1, "final_return": -200.0}).read_text())
+    assert [(r["seed"], r["final_return"]) for r in saved["rows"]] == [(0, -100.0), (1, -200.0)]
+    assert saved["meta"]["mean"] == -150.0 and saved["meta"]["published"] == -130.0
