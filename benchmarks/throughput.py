@@ -7,9 +7,10 @@ Each rate is the median over ``--repeats`` steady-state epochs (Brax) or chunks 
 network sizes and activation, tanh-Gaussian policy and observation normalization; one unroll
 per update on both (Brax: batch_size * num_minibatches == num_envs). Steps/s exclude compile
 time, reported separately. The raw env-step rate (random actions in a ``lax.scan``) is the
-ceiling. ``--breakdown`` also times the parts of one jrew PPO update (its rollout, the critic
-pass over the rollout, the epochs of minibatch steps with everything else) as separate jitted
-calls: where an update's time goes. Results: benchmarks/results/throughput.{json,csv,png}.
+ceiling. ``--breakdown`` also times the parts of one jrew PPO update (its rollout, the env steps
+alone, the critic pass over the rollout, the epochs of minibatch steps, and those steps with the
+network math alone) as separate jitted calls: where an update's time goes, and how much of it
+is not the env or the network math. Results: benchmarks/results/throughput.{json,csv,png}.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import functools
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import envs
@@ -148,8 +150,38 @@ def update_breakdown(args) -> dict[str, float]:
         "critic pass": median_ms(lambda s, t, o: collect.critic_values(value_fn(s), t, o, bound), state, traj,
                                   env_state.obs),
     }
-    parts["epochs and the rest"] = parts["update"] - parts["rollout"] - parts["critic pass"]
+    parts.update(epochs_breakdown(learner, state, traj))
+    parts["the rest"] = parts["update"] - parts["rollout"] - parts["critic pass"] - parts["epochs"]
     return parts
+
+
+def epochs_breakdown(learner, state, traj) -> dict[str, float]:
+    """Milliseconds for one update's epochs of minibatch steps on a rollout's data, and for the
+    same steps with the network math alone: the same networks forward and backward on the same
+    minibatches, the same Adam, but a loss that is just the sum of the outputs (no normalization,
+    distribution, clipping or metrics). Their difference is all the epochs could save."""
+    from einops import rearrange
+
+    from jrew.algos.sgd import epochs_of_minibatches
+
+    config, cfg = learner.config, state.config
+    flat_obs, flat_action, flat_log_prob = (rearrange(x, "t b ... -> (t b) ...")
+                                            for x in (traj.obs, traj.action, traj.log_prob))
+    zeros = jnp.zeros_like(flat_log_prob)
+    data = (flat_obs, flat_action, flat_log_prob, zeros, jax.random.normal(jax.random.PRNGKey(3), zeros.shape), zeros)
+
+    def sum_of_outputs(params, batch, key):
+        head, value = learner.network.apply(params, batch[0])
+        return head.sum() + value.sum(), {}
+
+    def run_epochs(loss):
+        return lambda s, d: epochs_of_minibatches(loss, learner.optimizer(cfg), s.params, s.opt_state, d,
+                                                  jax.random.PRNGKey(4), config.num_epochs, config.num_minibatches)[0]
+
+    return {
+        "epochs": median_ms(run_epochs(lambda p, b, k: learner.loss(p, state.obs_stats, cfg, b, k)), state, data),
+        "network math alone": median_ms(run_epochs(sum_of_outputs), state, data),
+    }
 
 
 def main() -> None:
