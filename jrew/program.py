@@ -4,8 +4,9 @@ A run is one (reward variant, seed) pair. Runs are laid out variant-major on one
 and every seed and variant trains in a single XLA program. This is the one place that decides
 how runs map onto devices: the run axis is split over a 1-D ``Mesh`` of all devices (of every
 process, under ``jax.distributed``), and each device trains its share of runs with
-``shard_map(vmap(...))``. Runs are independent, so the program has no cross-device communication;
-one device is the same code path with a mesh of one.
+``shard_map(vmap(...))`` (without the ``vmap`` where a device holds a single run: ``map_local_runs``).
+Runs are independent, so the program has no cross-device communication; one device is the same
+code path with a mesh of one.
 
 The run axis is padded to a multiple of the device count with copies of run 0, which are
 computed and never shown: metrics, results and checkpoints hold the real runs only, so a
@@ -40,6 +41,20 @@ def run_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
     """One key per seed, ``PRNGKey(seed)``: seed s gives the same run alone or in a batch."""
     return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+
+
+def map_local_runs(f: Callable, in_axes: tuple[int | None, ...], runs_per_device: int) -> Callable:
+    """``jax.vmap(f, in_axes)`` over one device's runs. With a single run per device the run axis
+    is dropped around ``f`` instead: XLA's CPU matrix products are slower batched over an axis of
+    size 1 (a PPO update 12% slower, ``benchmarks/throughput.py --breakdown``)."""
+    if runs_per_device > 1:
+        return jax.vmap(f, in_axes=in_axes)
+
+    def single_run(*args):
+        args = [a if axis is None else jax.tree.map(lambda x: x[0], a) for a, axis in zip(args, in_axes)]
+        return jax.tree.map(lambda x: x[None], f(*args))
+
+    return single_run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,12 +135,13 @@ class Program:
         self.num_padded = -(-num_runs // self.mesh.size) * self.mesh.size
         self._padding = np.concatenate([np.arange(num_runs), np.zeros(self.num_padded - num_runs, int)])
 
-        def over_runs(f, in_specs):  # each device vmaps f over its own runs
+        def over_runs(f, in_specs):  # each device maps f over its own runs
             return jax.jit(jax.shard_map(f, mesh=self.mesh, in_specs=in_specs, out_specs=P(RUN_AXIS),
                                          check_vma=False))
 
-        self._init = over_runs(jax.vmap(trainer.init), (P(RUN_AXIS),) * 3)
-        self._chunk = over_runs(jax.vmap(self._run_chunk, in_axes=(0, None)), (P(RUN_AXIS), P()))
+        local = functools.partial(map_local_runs, runs_per_device=self.num_padded // self.mesh.size)
+        self._init = over_runs(local(trainer.init, (0, 0, 0)), (P(RUN_AXIS),) * 3)
+        self._chunk = over_runs(local(self._run_chunk, (0, None)), (P(RUN_AXIS), P()))
         self._pad = jax.jit(lambda tree: jax.tree.map(lambda x: x[self._padding], tree), out_shardings=self.by_run)
         self._unpad = jax.jit(lambda tree: jax.tree.map(lambda x: x[:num_runs], tree), out_shardings=self.replicated)
 
