@@ -46,7 +46,7 @@ def seed_keys(seeds: Sequence[int]) -> jax.Array:
 def map_local_runs(f: Callable, in_axes: tuple[int | None, ...], runs_per_device: int) -> Callable:
     """``jax.vmap(f, in_axes)`` over one device's runs. With a single run per device the run axis
     is dropped around ``f`` instead: XLA's CPU matrix products are slower batched over an axis of
-    size 1 (a PPO update 12% slower, ``benchmarks/throughput.py --breakdown``)."""
+    size 1 (a one-seed PPO update on inverted_pendulum ran about 20% slower in the runner)."""
     if runs_per_device > 1:
         return jax.vmap(f, in_axes=in_axes)
 
