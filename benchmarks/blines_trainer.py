@@ -12,7 +12,7 @@ at import time and none of its files changed:
 
 * TensorFlow Probability's JAX substrate (0.25) no longer imports on jax 0.8; the two
   distributions the trainer uses, ``Categorical`` and ``MultivariateNormalDiag``, are replaced by
-  ``_Categorical`` and ``_NormalDiag`` below (the same log-probability, sampling and entropy).
+  ``Categorical`` and ``NormalDiag`` below (the same log-probability, sampling and entropy).
 * gymnax >= 1.0's ``step`` returns terminations and truncations apart; the trainer receives
   ``done = terminated or truncated``, what gymnax's ``step`` returned when it was written.
 
@@ -45,7 +45,7 @@ TRAIN_PY_LEARNING_RATE = 5e-4  # train.py's --lrate default, which load_config w
 
 
 @struct.dataclass
-class _Categorical:
+class Categorical:
     logits: jax.Array
 
     def sample(self, seed):
@@ -61,7 +61,7 @@ class _Categorical:
 
 
 @struct.dataclass
-class _NormalDiag:
+class NormalDiag:
     loc: jax.Array
     scale_diag: jax.Array
 
@@ -78,7 +78,7 @@ class _NormalDiag:
 
 def _install_stand_ins() -> None:
     tfp_jax = types.ModuleType("tensorflow_probability.substrates.jax")
-    tfp_jax.distributions = types.SimpleNamespace(Categorical=_Categorical, MultivariateNormalDiag=_NormalDiag)
+    tfp_jax.distributions = types.SimpleNamespace(Categorical=Categorical, MultivariateNormalDiag=NormalDiag)
     substrates = types.ModuleType("tensorflow_probability.substrates")
     substrates.jax = tfp_jax
     tfp = types.ModuleType("tensorflow_probability")

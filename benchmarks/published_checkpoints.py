@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.blines_trainer import Categorical, NormalDiag
 from benchmarks.common import machine, write_results
 from jrew import presets
 
@@ -75,10 +76,9 @@ def policy_sampler(params: dict, network_name: str):
         for layer in hidden:
             x = jax.nn.relu(_dense(layer, x))
         if head is not None:
-            return jax.random.categorical(key, _dense(head, x))
-        mean = _dense(params["actor_fc_mu"], x)
+            return Categorical(_dense(head, x)).sample(key)
         std = jax.nn.softplus(_dense(params["actor_fc_scale"], x)) + MIN_STD
-        return mean + std * jax.random.normal(key, mean.shape)
+        return NormalDiag(_dense(params["actor_fc_mu"], x), std).sample(key)
 
     return sample
 

@@ -327,12 +327,12 @@ def test_blines_trainer_stand_ins_match_the_distributions_and_seeds_accumulate(t
     from benchmarks import blines_trainer as bt
 
     loc, scale, x = jnp.array([[0.3, -1.0]]), jnp.array([[0.5, 2.0]]), jnp.array([[0.1, 0.7]])
-    normal = bt._NormalDiag(loc, scale)
+    normal = bt.NormalDiag(loc, scale)
     np.testing.assert_allclose(normal.log_prob(x), jstats.norm.logpdf(x, loc, scale).sum(-1), rtol=1e-6)
     np.testing.assert_allclose(normal.entropy(), (0.5 * jnp.log(2 * jnp.pi * jnp.e * scale**2)).sum(-1), rtol=1e-6)
     logits = jnp.array([[1.0, 2.0, 0.5]])
     probs = jax.nn.softmax(logits)
-    categorical = bt._Categorical(logits)
+    categorical = bt.Categorical(logits)
     np.testing.assert_allclose(categorical.log_prob(jnp.array([1])), jnp.log(probs[:, 1]), rtol=1e-6)
     np.testing.assert_allclose(categorical.entropy(), -(probs * jnp.log(probs)).sum(-1), rtol=1e-6)
 
