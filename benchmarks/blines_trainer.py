@@ -25,6 +25,7 @@ adds its seeds to them (replacing rows of the same seed), so seeds may run in se
 from __future__ import annotations
 
 import argparse
+import csv
 import functools
 import json
 import sys
@@ -137,6 +138,7 @@ def main() -> None:
                "env_steps": int(log_steps[-1]), "wall_seconds": round(time.perf_counter() - start, 1)}
         print(f"seed {seed}: {row['final_return']} after {row['env_steps']:,} steps", flush=True)
         json_path = record(name, row)
+        record_curve(name, seed, log_steps, log_return)
     print(f"results: {json_path}")
 
 
@@ -152,6 +154,20 @@ def record(name: str, row: dict) -> Path:
           f"published {published}", flush=True)
     meta = {**machine(), "mean": mean, "ci_low": low, "ci_high": high, "published": published}
     return write_results(name, rows, meta)[0]
+
+
+def record_curve(name: str, seed: int, log_steps, log_return) -> Path:
+    """Adds seed ``seed``'s whole evaluation log to ``results/<name>_curves.csv`` (replacing an
+    earlier one of that seed): a seed's last evaluation alone is one noisy point of its curve."""
+    path = RESULTS / f"{name}_curves.csv"
+    rows = [r for r in (list(csv.DictReader(path.open())) if path.exists() else []) if int(r["seed"]) != seed]
+    rows += [{"seed": seed, "env_steps": int(s), "eval_return": round(float(r), 4)} for s, r in zip(log_steps, log_return)]
+    rows.sort(key=lambda r: (int(r["seed"]), int(r["env_steps"])))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["seed", "env_steps", "eval_return"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 if __name__ == "__main__":

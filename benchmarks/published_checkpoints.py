@@ -83,9 +83,10 @@ def policy_sampler(params: dict, network_name: str):
     return sample
 
 
-def mean_return(env_name: str, sample, episodes: int, key: jax.Array) -> float:
-    """Mean return of ``episodes`` episodes over the env's full length, as gymnax-blines'
-    ``batch_evaluate`` scores (rewards counted until the first end of each episode)."""
+def episode_stats(env_name: str, sample, episodes: int, key: jax.Array) -> dict[str, float]:
+    """Over ``episodes`` episodes of the env's full length: the mean return, as gymnax-blines'
+    ``batch_evaluate`` scores it (rewards counted until the first end of each episode), the mean
+    and longest length, and the fraction that ran into the time limit (truncated)."""
     import gymnax
 
     env, env_params = gymnax.make(env_name)
@@ -95,15 +96,19 @@ def mean_return(env_name: str, sample, episodes: int, key: jax.Array) -> float:
         obs, state = env.reset(reset_key, env_params)
 
         def step(carry, _):
-            obs, state, key, total, alive = carry
+            obs, state, key, total, alive, length, truncations = carry
             key, act_key, step_key = jax.random.split(key, 3)
             obs, state, reward, terminated, truncated, _ = env.step(step_key, state, sample(obs, act_key), env_params)
-            return (obs, state, key, total + reward * alive, alive * (1 - (terminated | truncated))), None
+            ends_by_time = alive * truncated * (1 - terminated)
+            return (obs, state, key, total + reward * alive, alive * (1 - (terminated | truncated)), length + alive,
+                    truncations + ends_by_time), None
 
-        carry, _ = jax.lax.scan(step, (obs, state, key, 0.0, 1.0), None, env_params.max_steps_in_episode)
-        return carry[3]
+        carry, _ = jax.lax.scan(step, (obs, state, key, 0.0, 1.0, 0.0, 0.0), None, env_params.max_steps_in_episode)
+        return carry[3], carry[5], carry[6]
 
-    return float(jax.jit(jax.vmap(episode))(jax.random.split(key, episodes)).mean())
+    returns, lengths, truncated = jax.jit(jax.vmap(episode))(jax.random.split(key, episodes))
+    return {"return": float(returns.mean()), "mean_length": float(lengths.mean()), "longest": int(lengths.max()),
+            "truncated": float(truncated.mean())}
 
 
 def main() -> None:
@@ -121,15 +126,19 @@ def main() -> None:
         checkpoint = load_checkpoint(path)
         config = checkpoint["train_config"]
         episodes = args.episodes or int(config["num_test_rollouts"])
-        today = mean_return(game, policy_sampler(checkpoint["network"], config["network_name"]), episodes,
-                            jax.random.PRNGKey(0))
+        stats = episode_stats(game, policy_sampler(checkpoint["network"], config["network_name"]), episodes,
+                              jax.random.PRNGKey(0))
+        today = stats["return"]
         rows.append({
             "env": f"gymnax/{game}", "published": presets.GYMNAX_BLINES_RETURNS[f"gymnax/{game}"],
             "log_last": round(float(np.asarray(checkpoint["log_return"])[-1]), 2),
             "log_steps": int(checkpoint["log_steps"][-1]), "today": round(today, 2), "episodes": episodes,
+            "mean_length": round(stats["mean_length"], 1), "longest": stats["longest"],
+            "truncated": round(stats["truncated"], 4),
         })
         print(f"{game:24s} published {rows[-1]['published']:8.1f}   its log's last {rows[-1]['log_last']:8.1f}   "
-              f"today's gymnax {today:8.1f}  ({episodes} episodes)", flush=True)
+              f"today's gymnax {today:8.1f}  ({episodes} episodes; length {stats['mean_length']:.0f} on average, "
+              f"{stats['longest']} at most, {stats['truncated']:.1%} at the time limit)", flush=True)
     json_path, _ = write_results(args.name, rows, {**machine(), "gymnax": importlib.metadata.version("gymnax")})
     print(f"results: {json_path}")
 

@@ -6,6 +6,7 @@ import functools
 import json
 import pickle
 import shutil
+import sys
 from pathlib import Path
 
 import jax
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from rliable import library as rly
 from rliable import metrics as rly_metrics
+from scipy import stats as scipy_stats
 
 import envs
 import jrew
@@ -344,3 +346,113 @@ def test_blines_trainer_stand_ins_match_the_distributions_and_seeds_accumulate(t
     saved = json.loads(bt.record("b", {**row, "seed": 1, "final_return": -200.0}).read_text())
     assert [(r["seed"], r["final_return"]) for r in saved["rows"]] == [(0, -100.0), (1, -200.0)]
     assert saved["meta"]["mean"] == -150.0 and saved["meta"]["published"] == -130.0
+    bt.record_curve("b", 1, [10, 20], [-400.0, -300.0])
+    bt.record_curve("b", 0, [10, 20], [-500.0, -100.0])
+    curves = bt.record_curve("b", 1, [10, 20, 30], [-350.0, -250.0, -200.0]).read_text().split()
+    assert curves == ["seed,env_steps,eval_return", "0,10,-500.0", "0,20,-100.0", "1,10,-350.0", "1,20,-250.0",
+                      "1,30,-200.0"]
+
+
+def test_compare_curves_scores_final_and_late_returns_and_their_difference(tmp_path, monkeypatch, capsys):
+    from benchmarks import blines_trainer as bt
+    from benchmarks import compare_curves
+    from jrew import run_dir as files
+
+    for module in (bt, compare_curves):
+        monkeypatch.setattr(module, "RESULTS", tmp_path)
+    monkeypatch.setattr("benchmarks.common.RESULTS", tmp_path)
+    for seed, last in enumerate([10.0, 12.0, 14.0]):  # the trainer: evaluations at 100 ... 1000 steps
+        bt.record_curve("t", seed, list(range(100, 1001, 100)), [1.0] * 8 + [last - 2.0, last])
+    run = tmp_path / "run"
+    run.mkdir()
+    true_return = np.tile(np.arange(1.0, 11.0), (2, 1)) + np.array([[0.0], [2.0]])  # [runs, updates], 100 steps each
+    evals = np.full((2, 10), np.nan)
+    evals[:, -1] = [9.0, 13.0]
+    files.append_metrics(run, {"true_return": true_return, "eval/true_return": evals}, 0, 100, np.zeros(2), [0, 1])
+
+    argv = ["compare_curves", "--blines-curves", str(tmp_path / "t_curves.csv"), "--jrew", f"jrew=x={run}",
+            "--late", "0.2", "--name", "cmp"]
+    monkeypatch.setattr(sys, "argv", argv)
+    compare_curves.main()
+    saved = json.loads((tmp_path / "cmp.json").read_text())
+    assert (tmp_path / "cmp.png").exists() and "minus trainer" in capsys.readouterr().out
+    rows = {(r["source"], r["seed"]): r for r in saved["rows"]}
+    # the last 20% of 1000 steps: points at 800, 900 and 1000
+    assert rows[(compare_curves.TRAINER, 2)] == {"source": compare_curves.TRAINER, "seed": 2, "final_return": 14.0,
+                                                 "late_return": pytest.approx((1.0 + 12.0 + 14.0) / 3)}
+    assert rows[("jrew=x", 1)]["final_return"] == 13.0 and rows[("jrew=x", 1)]["late_return"] == pytest.approx(11.0)
+    jrew_side = saved["meta"]["sources"]["jrew=x"]["final_return"]
+    assert jrew_side["mean"] == pytest.approx(11.0) and jrew_side["diff"] == pytest.approx(11.0 - 12.0)
+    assert jrew_side["diff_ci_low"] <= jrew_side["diff"] <= jrew_side["diff_ci_high"]
+    assert jrew_side["welch_p"] == pytest.approx(scipy_stats.ttest_ind([9.0, 13.0], [10.0, 12.0, 14.0],
+                                                                        equal_var=False).pvalue)
+
+    monkeypatch.setattr(sys, "argv", [*argv[:4], str(run), *argv[5:]])
+    with pytest.raises(SystemExit):
+        compare_curves.main()
+    assert "LABEL=RUN_DIR" in capsys.readouterr().err
+
+
+def test_blines_equivalence_maps_their_weights_and_replays_their_minibatch_order():
+    from benchmarks import blines_equivalence as be
+    from jrew.networks import ActorCritic
+
+    def dense(key, n_in, n_out):
+        k1, k2 = jax.random.split(key)
+        return {"kernel": jax.random.normal(k1, (n_in, n_out)), "bias": jax.random.normal(k2, (n_out,))}
+
+    keys = iter(jax.random.split(jax.random.PRNGKey(0), 6))
+    theirs = {"params": {"critic_fc_1": dense(next(keys), 5, 8), "critic_fc_2": dense(next(keys), 8, 8),
+                         "critic_fc_v": dense(next(keys), 8, 1), "Dense_0": dense(next(keys), 5, 8),
+                         "Dense_1": dense(next(keys), 8, 8), "Dense_2": dense(next(keys), 8, 3)}}
+    net = ActorCritic((8, 8), (8, 8), head_size=3, continuous=False, activation="relu")
+    obs = jax.random.normal(jax.random.PRNGKey(1), (4, 5))
+    logits, value = net.apply(be.jrew_params(theirs), obs)
+    p, relu = theirs["params"], jax.nn.relu
+    layer = lambda name, x: x @ p[name]["kernel"] + p[name]["bias"]  # noqa: E731
+    np.testing.assert_allclose(logits, layer("Dense_2", relu(layer("Dense_1", relu(layer("Dense_0", obs))))), rtol=1e-5)
+    expected_value = layer("critic_fc_v", relu(layer("critic_fc_2", relu(layer("critic_fc_1", obs)))))[:, 0]
+    np.testing.assert_allclose(value, expected_value, rtol=1e-5)
+
+    rng = jax.random.PRNGKey(3)
+    order = np.asarray(be.blines_minibatch_indices(rng, 12, num_epochs=3, num_minibatches=4))
+    assert order.shape == (12, 3)
+    pi = np.asarray(jax.random.permutation(rng, jnp.arange(12)))
+    epoch = np.arange(12)
+    for e in range(3):  # every epoch is a partition: the previous epoch's index array permuted by one pi
+        epoch = epoch[pi]
+        np.testing.assert_array_equal(order[4 * e:4 * (e + 1)].reshape(-1), epoch)
+
+
+def test_blines_partition_trains_on_the_same_minibatches_in_every_update():
+    import optax
+
+    from benchmarks import blines_equivalence as be
+    from benchmarks.blines_partition import PARTITION_KEY, epochs_of_fixed_minibatches
+    from jrew.algos import sgd
+
+    data = (jax.random.normal(jax.random.PRNGKey(0), (16, 3)), jax.random.normal(jax.random.PRNGKey(1), (16,)))
+
+    def loss(w, batch, key):  # least squares: each step's result depends on the minibatch order
+        x, y = batch
+        value = jnp.mean((x @ w - y) ** 2)
+        return value, {"loss": value}
+
+    tx, w0 = optax.sgd(0.1), jnp.zeros(3)
+    run = lambda fn, key: fn(loss, tx, w0, tx.init(w0), data, key, 2, 4)[0]  # noqa: E731
+    a, b = (run(epochs_of_fixed_minibatches, jax.random.PRNGKey(k)) for k in (2, 3))
+    np.testing.assert_array_equal(a, b)  # the update's key does not change the partition
+    assert not np.allclose(*(run(sgd.epochs_of_minibatches, jax.random.PRNGKey(k)) for k in (2, 3)))
+    w = w0
+    for idx in np.asarray(be.blines_minibatch_indices(PARTITION_KEY, 16, 2, 4)):  # their order, step by step
+        w = w - 0.1 * jax.grad(lambda w, i=idx: loss(w, (data[0][i], data[1][i]), None)[0])(w)
+    np.testing.assert_allclose(a, w, rtol=1e-5)
+
+
+def test_published_checkpoint_episode_stats_count_lengths_and_time_limits():
+    from benchmarks import published_checkpoints as pc
+
+    push_left = pc.episode_stats("CartPole-v1", lambda obs, key: 0, 8, jax.random.PRNGKey(0))
+    assert push_left["return"] == push_left["mean_length"] < 20 and push_left["truncated"] == 0.0  # +1 a step, falls
+    idle = pc.episode_stats("Acrobot-v1", lambda obs, key: 1, 4, jax.random.PRNGKey(0))  # no torque: never swings up
+    assert idle == {"return": -500.0, "mean_length": 500.0, "longest": 500, "truncated": 1.0}
