@@ -35,8 +35,7 @@ from benchmarks.blines_trainer import TRAIN_PY_LEARNING_RATE, load_trainer
 from benchmarks.common import machine, write_results
 from benchmarks.published_checkpoints import load_checkpoint
 from jrew import presets
-from jrew.algos import base, ppo, sgd
-from jrew.algos.collect import collect
+from jrew.algos import ppo, sgd
 
 
 def jrew_params(blines_params: dict) -> dict:
@@ -82,19 +81,11 @@ def check(blines: Path, env: str, seed: int = 0) -> dict:
         raise SystemExit(f"{env}: the checkpoint's layers do not match the preset's network")
     state = state.replace(params=params)
 
-    def rollout(state, key):
-        data = collect(
-            learner.env, base.sampling_policy(learner.dist, lambda obs: learner.policy_head(state, obs)),
-            state.env_state, jax.random.split(key), config.num_steps, pipeline=learner.reward,
-            reward_hparams=state.reward_hparams, reward_state=state.reward_state, episode_stats=state.episode_stats,
-            gamma=state.config.gamma, spec=learner.spec,
-            value_fn=lambda obs: learner.value(state.params, state.obs_stats, state.value_stats, obs))
-        return state.replace(env_state=data.env_state, episode_stats=data.episode_stats), data
-
     key = jax.random.PRNGKey(seed + 1)
     for _ in range(3):  # into the middle of episodes, so that some end inside the checked rollout
         key, k = jax.random.split(key)
-        state, data = rollout(state, k)
+        data = learner.collect(state, tuple(jax.random.split(k)))
+        state = state.replace(env_state=data.env_state, episode_stats=data.episode_stats)
     traj = data.traj
     gymnax_env, env_params = gymnax.make(env)
     obs_shape = gymnax_env.observation_space(env_params).shape  # their networks take the unflattened observation

@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
+PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]  # the benchmark figures' colours
 
 
 def machine() -> dict[str, str]:
@@ -48,8 +49,7 @@ def bar_plot(
 
     many = len(values) > 5
     fig, ax = plt.subplots(figsize=(9 if many else 7, 4.2 if many else 3.6), dpi=120)
-    palette = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
-    bars = ax.bar(labels, values, color=[palette[i % len(palette)] for i in range(len(values))])
+    bars = ax.bar(labels, values, color=[PALETTE[i % len(PALETTE)] for i in range(len(values))])
     ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7 if many else 8)
     if reference is not None:
         ax.axhline(reference[0], color="black", linestyle="--", linewidth=1, label=reference[1])

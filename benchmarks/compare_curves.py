@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 import jrew
-from benchmarks.common import RESULTS, machine, write_results
+from benchmarks.common import PALETTE, RESULTS, machine, write_results
 from benchmarks.reproduce import mean_ci
 
 TRAINER = "gymnax-blines trainer"
@@ -73,13 +73,12 @@ def plot(name: str, trainer: dict, runs: dict, title: str) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=120)
-    colors = ["#dd8452", "#4c72b0", "#55a868", "#c44e52", "#8172b3"]
     for steps, returns in trainer.values():
         ax.plot(steps / 1e6, returns, color="black", alpha=0.35, lw=0.8, marker=".", ms=3)
     grid_steps = min(len(s) for s, _ in trainer.values())
     ax.plot(trainer[min(trainer)][0][:grid_steps] / 1e6, np.mean([r[:grid_steps] for _, r in trainer.values()], 0),
             color="black", lw=2, label=f"{TRAINER} ({len(trainer)} seeds, evaluations)")
-    for color, (label, (steps, returns, _)) in zip(colors, runs.items()):
+    for color, (label, (steps, returns, _)) in zip(PALETTE, runs.items()):
         smooth = max(1, len(steps) // 40)  # about as many points as the trainer's log
         kernel = np.ones(smooth) / smooth
         rows = np.array([np.convolve(np.nan_to_num(r), kernel, mode="valid") for r in returns])

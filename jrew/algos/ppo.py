@@ -202,12 +202,7 @@ class PPO(base.Learner):
     def update(self, state: PPOState) -> tuple[PPOState, dict[str, jax.Array]]:
         config, cfg = self.config, state.config
         key, rollout_key, reward_key, epoch_key = jax.random.split(state.key, 4)
-        data = collect(
-            self.env, base.sampling_policy(self.dist, lambda obs: self.policy_head(state, obs)), state.env_state,
-            (rollout_key, reward_key), config.num_steps, pipeline=self.reward, reward_hparams=state.reward_hparams,
-            reward_state=state.reward_state, episode_stats=state.episode_stats, gamma=cfg.gamma, spec=self.spec,
-            value_fn=lambda obs: self.value(state.params, state.obs_stats, state.value_stats, obs),
-        )
+        data = self.collect(state, (rollout_key, reward_key))
         traj = data.traj
         advantages, targets = self.advantages(state, data)
         old_values, value_stats = traj.value, state.value_stats
@@ -236,6 +231,16 @@ class PPO(base.Learner):
             update_step=state.update_step + 1,
         )
         return new_state, metrics
+
+    def collect(self, state: PPOState, keys: tuple[jax.Array, jax.Array]):
+        """One rollout of ``num_steps`` from ``state``'s envs with its policy, through the reward
+        pipeline and valued by its critic (``jrew.algos.collect.collect``; ``keys``: rollout, reward)."""
+        return collect(
+            self.env, base.sampling_policy(self.dist, lambda obs: self.policy_head(state, obs)), state.env_state,
+            keys, self.config.num_steps, pipeline=self.reward, reward_hparams=state.reward_hparams,
+            reward_state=state.reward_state, episode_stats=state.episode_stats, gamma=state.config.gamma,
+            spec=self.spec, value_fn=lambda obs: self.value(state.params, state.obs_stats, state.value_stats, obs),
+        )
 
     def advantages(self, state: PPOState, data) -> tuple[jax.Array, jax.Array]:
         """``(A, value targets)``: one estimate per critic, combined as ``c_E A_E + c_I A_I``."""
