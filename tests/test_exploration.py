@@ -167,7 +167,7 @@ def test_novelty_search_scores_finished_episodes_against_the_archive():
     transform = R.novelty_search(lambda o: o, num_neighbors=2, archive_size=8)
     bonus, state, _ = run(transform, rollout(np.zeros((4, 1)), terminated=done, next_obs=next_obs))
     np.testing.assert_array_equal(bonus, np.zeros((4, 1)))  # the archive was empty: nothing to be novel against
-    assert int(state["size"]) == 3
+    assert int(state["archive"].size) == 3
     bonus, _, _ = run(transform, rollout(np.zeros((1, 1)), terminated=col([1]), next_obs=[[[0.0, 4.0]]]), state=state)
     nearest = sorted(np.linalg.norm(np.array([[0, 0], [3, 4], [0, 1]]) - [0, 4], axis=1))[:2]
     np.testing.assert_allclose(bonus[0, 0], np.mean(nearest), rtol=1e-6)

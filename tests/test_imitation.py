@@ -110,7 +110,7 @@ def test_an_offline_preference_model_learns_from_a_fixed_set_and_stays_fixed_whe
                                learning_rate=3e-3, hidden_sizes=(32,))
     traj = rollout(np.zeros((20, 8)), obs=jax.random.normal(jax.random.PRNGKey(1), (20, 8, 4)))
     _, state, metrics = run(model, traj)
-    assert int(metrics["labels"]) == 512 and int(state["size"]) == 512
+    assert int(metrics["labels"]) == 512 and "buffer" not in state  # the set lives in the hparams
     _, again, _ = run(model, traj, state=state, key=jax.random.PRNGKey(5))
     same = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), state["model"].params, again["model"].params)
     assert all(jax.tree.leaves(same))
@@ -131,4 +131,4 @@ def test_a_state_next_state_reward_model_trains_online():
     model = R.preference_model(segment_length=4, inputs="state_next_state", hidden_sizes=(8,))
     obs = jax.random.normal(jax.random.PRNGKey(0), (16, 4, 3))
     _, state, metrics = run(model, rollout(np.zeros((16, 4)), obs=obs))
-    assert state["inputs"].shape[-1] == 6 and np.isfinite(float(metrics["rm_loss"]))
+    assert state["buffer"].items["inputs"].shape[-1] == 6 and np.isfinite(float(metrics["rm_loss"]))

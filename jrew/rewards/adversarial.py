@@ -20,8 +20,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jrew.demonstrations import Demonstrations
 from jrew.rewards import learned
 from jrew.rewards.base import RewardTransform, transform
+from jrew.rewards.data import Data
 
 
 def discriminator_loss(f_expert: jax.Array, f_policy: jax.Array) -> jax.Array:
@@ -36,7 +38,7 @@ def gradient_penalty(f, points: jax.Array) -> jax.Array:
 
 
 def gail(
-    demonstrations,
+    demonstrations: Demonstrations,
     gradient_penalty_coef: float = 10.0,
     learning_rate: float = 1e-3,
     updates_per_rollout: int = 4,
@@ -48,11 +50,17 @@ def gail(
     ``demonstrations`` (``jrew.demonstrations.Demonstrations``; see the module docstring).
 
     ``inputs="state_next_state"`` imitates from observations only (no expert actions needed).
+    The demonstrations are data (``jrew.rewards.data``): a hyperparameter per variant, so
+    ``[gail(demos_a), gail(demos_b)]`` (of equal sizes) is one program in which each variant
+    imitates its own, and ``describe`` shows them by content hash.
     Metrics: ``discriminator_loss`` (the BCE part) and ``discriminator_accuracy`` (on each
     rollout's minibatch before the update: the mean of expert steps called expert and policy
     steps called policy; 0.5 means the policy is indistinguishable).
     """
     learned.check_inputs("gail", inputs)
+    if not isinstance(demonstrations, Demonstrations):
+        raise TypeError(f"gail: demonstrations must be jrew.demonstrations.Demonstrations, got "
+                        f"{type(demonstrations).__name__}")
     for name, value in (("updates_per_rollout", updates_per_rollout), ("minibatch_size", minibatch_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"gail: {name} must be a positive int, got {value!r}")
@@ -60,14 +68,18 @@ def gail(
     net = learned.MaskedMLP(hidden_sizes, 1)
     num_expert = demonstrations.num_steps
 
+    def expert_inputs(hp, spec):
+        steps = hp["demonstrations"]
+        action = steps["action"] if not learned.is_discrete(spec.action_space) else steps["action"].astype(jnp.int32)
+        return learned.model_inputs(inputs, steps["obs"], action, steps["next_obs"], spec.action_space, num_leading=1)
+
     def init(hp, key, spec):
-        expert = learned.model_inputs(inputs, demonstrations.obs, demonstrations.action, demonstrations.next_obs,
-                                      spec.action_space, num_leading=1)
+        expert = expert_inputs(hp, spec)
         if expert.shape[-1] != learned.input_size(inputs, spec):
             raise ValueError(f"gail: demonstrations give {expert.shape[-1]} input features per step, the env "
                              f"{learned.input_size(inputs, spec)} (recorded in another env?)")
         params = net.init(key, jnp.zeros((1, expert.shape[-1])))
-        return {"discriminator": learned.Trained.create(params), "expert": expert}
+        return {"discriminator": learned.Trained.create(params)}
 
     def apply(hp, state, batch):
         rollout = batch.rollout
@@ -75,7 +87,7 @@ def gail(
                                  learned.spec_of(batch).action_space)
         policy_steps = x.reshape(-1, x.shape[-1])
         valid = jnp.ones(policy_steps.shape[0]) if batch.valid is None else batch.valid.reshape(-1)
-        expert = state["expert"]
+        expert = expert_inputs(hp, learned.spec_of(batch))
 
         def train_step(trained, key):
             k_expert, k_policy, k_mix = jax.random.split(key, 3)
@@ -101,9 +113,9 @@ def gail(
         metrics = {"discriminator_loss": bce[0], "discriminator_accuracy": accuracy[0]}
         return reward, {**state, "discriminator": trained}, metrics
 
-    hparams = {"gradient_penalty_coef": gradient_penalty_coef, "learning_rate": learning_rate}
-    static = {"demonstrations": f"{len(demonstrations.episode_lengths)} episodes, {num_expert} steps of "
-                                f"{demonstrations.env or 'an env'}",
-              "updates_per_rollout": updates_per_rollout, "minibatch_size": minibatch_size,
-              "hidden_sizes": hidden_sizes, "inputs": inputs}
+    steps = Data({"obs": demonstrations.obs, "action": demonstrations.action, "next_obs": demonstrations.next_obs},
+                 "steps")
+    hparams = {"demonstrations": steps, "gradient_penalty_coef": gradient_penalty_coef, "learning_rate": learning_rate}
+    static = {"expert_env": demonstrations.env or None, "updates_per_rollout": updates_per_rollout,
+              "minibatch_size": minibatch_size, "hidden_sizes": hidden_sizes, "inputs": inputs}
     return transform("gail", apply, init, hparams, static)

@@ -4,7 +4,9 @@ A ``RewardTransform`` is two pure functions and three kinds of data, each with o
 
 * ``hparams``: the transform's numbers (coefficients, thresholds, learning rates), float32
   leaves. They are what a variant grid varies (``stack_hparams`` + ``jax.vmap``: one trace, one
-  compile) and what ``describe`` prints.
+  compile) and what ``describe`` prints. Arrays a transform is built from (demonstrations,
+  preference sets) are hparams too, wrapped in ``data.Data``: per variant, printed as a content
+  hash. Every array a transform computes with is in its hparams, its static settings or its state.
 * ``static``: hashable settings that fix the program (mode flags, metric keys, which potential
   function; see ``settings.Fn``). Variants in one program must share them (``stack_hparams``
   checks), and ``describe`` prints them, so ``resume`` checks them too.
@@ -34,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jrew.config import concrete_values
+from jrew.rewards.data import is_data
 from jrew.rewards.settings import Settings, freeze, same_value
 from jrew.types import EnvSpec, Transition, select_envs
 
@@ -350,7 +353,9 @@ def _first_difference(a: RewardTransform, b: RewardTransform, path: str) -> str 
     for (key_path, x), y in zip(jax.tree_util.tree_leaves_with_path(a.hparams), jax.tree.leaves(b.hparams)):
         if np.shape(x) != np.shape(y):
             name = ".".join(_key_name(k) for k in key_path)
-            return f"in the shape of hparam {name!r}{where}: {np.shape(y)} vs {np.shape(x)}"
+            data = " (data of different sizes cannot share a program)" if any(
+                is_data(x) for x in jax.tree.leaves(a.hparams, is_leaf=is_data)) else ""
+            return f"in the shape of hparam {name!r}{where}: {np.shape(y)} vs {np.shape(x)}{data}"
     return None
 
 
@@ -369,8 +374,9 @@ def _key_name(entry) -> str:
 
 
 def _hparam_text(t: RewardTransform) -> str:
-    leaves = jax.tree_util.tree_leaves_with_path(t.hparams)
-    return ", ".join(f"{'.'.join(_key_name(k) for k in path)}={_number(x)}" for path, x in leaves)
+    leaves, _ = jax.tree_util.tree_flatten_with_path(t.hparams, is_leaf=is_data)
+    value = lambda x: repr(x) if is_data(x) else _number(x)  # noqa: E731
+    return ", ".join(f"{'.'.join(_key_name(k) for k in path)}={value(x)}" for path, x in leaves)
 
 
 def describe(t: RewardTransform) -> str:

@@ -35,6 +35,8 @@ from jrew.rewards.base import (
     valid_mean,
 )
 from jrew.rewards.normalize import running_return_std
+from jrew.rewards.ring import Ring
+from jrew.types import select_envs
 
 INTRINSIC = "intrinsic"
 Compute = Callable[[Any, Any, RewardBatch], tuple[jax.Array, Any, dict]]  # (hp, state, batch) -> (b, state, metrics)
@@ -370,7 +372,8 @@ def episodic_knn(coef: float = 1.0, num_neighbors: int = 10, capacity: int = 256
       b = 1 / (sqrt(sum_k K_k) + c), and 0 where sqrt(sum_k K_k) + c > s_max
 
     ``d_m^2`` is the running mean of all kNN distances so far; the memory (``capacity`` slots, a
-    ring) restarts each episode, and ``e`` joins it after its query. As in rlax's
+    FIFO ring) restarts each episode, and ``e`` joins it after its query; invalid steps neither
+    join nor end an episode. As in rlax's
     ``episodic_memory_intrinsic_rewards`` (tested against it), an empty memory holds
     ``num_neighbors`` zero vectors. One difference: rlax 0.1.9 divides the *negated* distances by
     ``-d_m^2 + c``, i.e. ``d^2 / (d_m^2 - c)``; this uses the paper's ``d_m^2 + c``.
@@ -382,38 +385,35 @@ def episodic_knn(coef: float = 1.0, num_neighbors: int = 10, capacity: int = 256
     hparams = {"coef": coef, "constant": constant, "epsilon": epsilon, "cluster_distance": cluster_distance,
                "max_similarity": max_similarity}
 
-    def empty_memory(num_envs, dim):
+    def empty_memory(num_envs, dim):  # per env, a ring whose first num_neighbors slots hold zero vectors
         memory = jnp.full((num_envs, capacity, dim), jnp.inf)
-        return memory.at[:, :num_neighbors].set(0.0)
+        return jax.vmap(Ring.create)(memory.at[:, :num_neighbors].set(0.0))
 
     def init(hp, key, spec):
         dim = jax.eval_shape(embed, jnp.zeros((1,) + spec.observation_shape, jnp.float32)).shape[-1]
-        return {"memory": empty_memory(spec.num_envs, dim), "size": jnp.zeros((spec.num_envs,), jnp.int32),
-                "distance_sum": jnp.zeros(()), "distance_count": jnp.zeros(())}
+        return {"memory": empty_memory(spec.num_envs, dim), "distance_sum": jnp.zeros(()),
+                "distance_count": jnp.zeros(())}
 
     def compute(hp, state, batch):
         T, B = batch.rollout.done.shape
         e = embed(learned.features(batch.rollout.next_obs).reshape(T * B, -1)).reshape(T, B, -1)
         valid = jnp.ones((T, B)) if batch.valid is None else batch.valid
         fresh = empty_memory(B, e.shape[-1])
-        memory, size = restart((state["memory"], state["size"]), batch, (fresh, 0))
+        memory = restart(state["memory"], batch, fresh)
 
         def step(carry, x):
-            memory, size, total, count = carry
+            memory, total, count = carry
             e_t, done, v = x
-            d2 = -jax.lax.top_k(-jnp.sum((memory - e_t[:, None]) ** 2, -1), num_neighbors)[0]  # [B, k]
+            d2 = -jax.lax.top_k(-jnp.sum((memory.items - e_t[:, None]) ** 2, -1), num_neighbors)[0]  # [B, k]
             total, count = total + jnp.sum(v[:, None] * d2), count + num_neighbors * jnp.sum(v)
             b = ngu_kernel_reward(d2, total / count, hp)
-            slot = jax.nn.one_hot(size % capacity, capacity, dtype=bool)[..., None]
-            keep = (v > 0)[:, None, None]
-            memory = jnp.where(keep & slot, e_t[:, None], memory)
-            size = size + (v > 0)
-            ended = (done > 0)[:, None, None]
-            return (jnp.where(ended, fresh, memory), jnp.where(done > 0, 0, size), total, count), b
+            memory = jax.vmap(lambda ring, item, keep: ring.push(item[None], keep[None]))(memory, e_t, v > 0)
+            ended = (done > 0) & (v > 0)  # an invalid step is no step: its done does not end the episode
+            return (select_envs(ended, fresh, memory), total, count), b
 
-        carry = (memory, size, state["distance_sum"], state["distance_count"])
-        (memory, size, total, count), b = jax.lax.scan(step, carry, (e, batch.rollout.done, valid))
-        return b, {"memory": memory, "size": size, "distance_sum": total, "distance_count": count}, {
+        carry = (memory, state["distance_sum"], state["distance_count"])
+        (memory, total, count), b = jax.lax.scan(step, carry, (e, batch.rollout.done, valid))
+        return b, {"memory": memory, "distance_sum": total, "distance_count": count}, {
             "mean_knn_distance": total / jnp.maximum(count, 1.0)}
 
     return bonus_transform("episodic_knn", compute, init, hparams,
@@ -475,8 +475,8 @@ def novelty_search(descriptor: Callable, coef: float = 1.0, num_neighbors: int =
 
     where the neighbours are the ``k`` nearest behaviour descriptors in the archive (fewer while
     it holds fewer; 0 while it is empty). Every finished episode's descriptor then joins the
-    archive, a ring of ``archive_size``; descriptors of one rollout are scored against the archive
-    as it was before it.
+    archive, a FIFO ring of ``archive_size`` (``jrew.rewards.ring``: once full, the newest replace
+    the oldest); descriptors of one rollout are scored against the archive as it was before it.
     """
     if not isinstance(num_neighbors, int) or num_neighbors < 1 or archive_size < num_neighbors:
         raise ValueError(f"novelty_search: need ints 1 <= num_neighbors <= archive_size, got {num_neighbors}, "
@@ -486,7 +486,7 @@ def novelty_search(descriptor: Callable, coef: float = 1.0, num_neighbors: int =
 
     def init(hp, key, spec):
         dim = jax.eval_shape(descriptor, jnp.zeros((1,) + spec.observation_shape, jnp.float32)).shape[-1]
-        return {"archive": jnp.zeros((archive_size, dim)), "size": jnp.zeros((), jnp.int32)}
+        return {"archive": Ring.create(jnp.zeros((archive_size, dim)))}
 
     def compute(hp, state, batch):
         T, B = batch.rollout.done.shape
@@ -494,18 +494,14 @@ def novelty_search(descriptor: Callable, coef: float = 1.0, num_neighbors: int =
         ended = (batch.rollout.done > 0).reshape(-1)
         if batch.valid is not None:
             ended = ended & (batch.valid > 0).reshape(-1)
-        archive, size = state["archive"], state["size"]
-        filled = jnp.arange(archive_size) < size
-        distance = jnp.where(filled, jnp.linalg.norm(x[:, None] - archive[None], axis=-1), jnp.inf)
+        archive = state["archive"]
+        distance = jnp.where(archive.filled(), jnp.linalg.norm(x[:, None] - archive.items[None], axis=-1), jnp.inf)
         nearest = -jax.lax.top_k(-distance, num_neighbors)[0]
         found = jnp.isfinite(nearest)
         novelty = jnp.sum(jnp.where(found, nearest, 0.0), -1) / jnp.maximum(found.sum(-1), 1)
-        slot = (size + jnp.cumsum(ended) - 1) % archive_size
-        archive = archive.at[jnp.where(ended, slot, archive_size)].set(x, mode="drop")
-        size = size + ended.sum()
+        archive = archive.push(x, ended)  # step-major: later episode ends are newer
         b = jnp.where(ended, novelty, 0.0).reshape(T, B)
-        new = {"archive": archive, "size": jnp.minimum(size, archive_size)}
-        return b, new, {"archive_size": new["size"].astype(jnp.float32)}
+        return b, {"archive": archive}, {"archive_size": archive.size.astype(jnp.float32)}
 
     return bonus_transform("novelty_search", compute, init, {"coef": coef},
                            {"descriptor": descriptor, "num_neighbors": num_neighbors, "archive_size": archive_size})

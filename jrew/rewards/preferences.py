@@ -8,7 +8,8 @@ from Human Preferences"). Each rollout it:
    human in the loop; imitation's ``SyntheticGatherer`` does the same), until ``label_budget``
    labels have been given;
 3. scores the model's preference accuracy on these new, not yet trained-on pairs (held out);
-4. adds them to a ring buffer and takes ``updates_per_rollout`` Adam steps of the Bradley-Terry
+4. adds them to a FIFO ring buffer (``jrew.rewards.ring``: once full, each new pair replaces the
+   oldest) and takes ``updates_per_rollout`` Adam steps of the Bradley-Terry
    loss on minibatches of the buffer, for each ensemble member;
 5. replaces the stream's reward by the members' ``r_hat(s, a)``, aggregated (mean, median, min
    or the conservative ``mean - lambda * std``).
@@ -29,6 +30,8 @@ import numpy as np
 from jrew.config import concrete_values
 from jrew.rewards import learned
 from jrew.rewards.base import RewardTransform, restart, transform
+from jrew.rewards.data import Data
+from jrew.rewards.ring import Ring
 from jrew.types import first_episode_mask
 
 AGGREGATES = ("mean", "median", "min", "mean_minus_std")
@@ -79,13 +82,23 @@ def sample_segment_pairs(key: jax.Array, inputs: jax.Array, true_reward: jax.Arr
                          num_pairs: int, length: int):
     """``num_pairs`` pairs of segments of ``length`` steps from time-major step arrays ``[T, B,
     ...]``: the model inputs ``[2, P, L, F]``, their true rewards ``[2, P, L]`` and the step mask
-    ``[2, P, L]`` (1 on the segment's first episode, where ``valid``)."""
+    ``[2, P, L]`` (1 on the segment's first episode, where ``valid``).
+
+    With a ``valid`` mask a segment starts only at a valid step (uniformly over them), so no
+    segment is empty while the rollout has a valid step where one can start.
+    """
     T, B = done.shape
     if length > T:
         raise ValueError(f"segment_length ({length}) is longer than the rollout ({T} steps)")
     k_env, k_start = jax.random.split(key)
-    env = jax.random.randint(k_env, (2, num_pairs), 0, B)
-    start = jax.random.randint(k_start, (2, num_pairs), 0, T - length + 1)
+    if valid is None:
+        env = jax.random.randint(k_env, (2, num_pairs), 0, B)
+        start = jax.random.randint(k_start, (2, num_pairs), 0, T - length + 1)
+    else:
+        can_start = (valid[: T - length + 1] > 0).reshape(-1)  # [starts * B], start-major
+        weight = jnp.where(can_start.any(), can_start, True).astype(jnp.float32)
+        start, env = jnp.divmod(jax.random.choice(k_start, can_start.size, (2, num_pairs), p=weight / weight.sum()),
+                                B)
 
     def take(x):
         one = lambda e, s: jax.lax.dynamic_slice_in_dim(jnp.take(x, e, axis=1), s, length, axis=0)
@@ -158,10 +171,14 @@ def preference_model(
     Online (default): the synthetic labeller labels ``pairs_per_rollout`` pairs of each rollout
     until ``label_budget`` labels are spent (a hyperparameter: a grid of budgets is one compile);
     ``labels="probability"`` trains on graded labels ``P(a > b)`` instead of sampled 0/1 ones.
+    Labelled pairs go to a FIFO ring of ``buffer_size`` pairs (the newest replace the oldest).
+    Under a valid mask (critic-free learners) segments start at valid steps, and a pair with an
+    empty segment is never labelled.
 
-    Offline: ``preferences`` (a fixed ``PreferenceSet``, e.g. from ``preference_set``) fills the
+    Offline: ``preferences`` (a fixed ``PreferenceSet``, e.g. from ``preference_set``) is the
     buffer, the model takes ``pretrain_steps`` Adam steps on it before the first rollout, and no
-    label is asked for during RL; ``updates_per_rollout=0`` freezes it (a fixed proxy reward).
+    label is asked for during RL; ``updates_per_rollout=0`` freezes it (a fixed proxy reward). The
+    set is data (``jrew.rewards.data``): a hyperparameter per variant, shown by its content hash.
 
     Metrics: ``rm_loss``, ``preference_accuracy`` (on pairs of each rollout before any training
     on them, against the true ordering, over pairs whose true returns differ; NaN when none
@@ -190,11 +207,14 @@ def preference_model(
     budget = concrete_values(label_budget)
     if not offline and budget is not None and np.max(budget) > buffer_size:
         warnings.warn(f"preference_model: label_budget ({np.max(budget):g}) exceeds buffer_size ({buffer_size}); the "
-                      "buffer is a ring, so the oldest labelled pairs are dropped", stacklevel=2)
+                      "buffer is a FIFO ring, so once it is full each new pair replaces the oldest", stacklevel=2)
     hidden_sizes = tuple(int(h) for h in hidden_sizes)
     net = learned.MaskedMLP(hidden_sizes, 1)
     hparams = {"label_budget": label_budget, "conservative_lambda": conservative_lambda, "beta": beta, "flip": flip,
                "learning_rate": learning_rate}
+    if offline:  # the pairs are data: per variant, and part of the transform's identity
+        hparams["preferences"] = Data({"inputs": jnp.swapaxes(preferences.inputs, 0, 1),
+                                       "mask": jnp.swapaxes(preferences.mask, 0, 1), "label": preferences.label}, "pairs")
 
     def segment_return(p, x, step_mask):  # one member's R_hat of segments [..., L, F]
         return jnp.sum(net.apply(p, x)[..., 0] * step_mask, axis=-1)
@@ -202,20 +222,21 @@ def preference_model(
     def segment_returns(params, x, step_mask):  # every member's: [K, ...]
         return jax.vmap(segment_return, (0, None, None))(params, x, step_mask)
 
-    def train(trained, buffer, size, key, steps, lr):
-        """``steps`` Adam steps of the Bradley-Terry loss on minibatches of the buffer's first
-        ``size`` pairs, each member its own; returns the model and the mean member loss (before
-        each step; one evaluation, no step, for ``steps == 0``)."""
+    def train(trained, buffer: Ring, key, steps, lr):
+        """``steps`` Adam steps of the Bradley-Terry loss on minibatches of the buffer's pairs,
+        each member its own; returns the model and the mean member loss (before each step; one
+        evaluation, no step, for ``steps == 0``)."""
+        pairs = buffer.items  # inputs [N, 2, L, F], mask [N, 2, L], label [N]
 
         def loss(params, key):
-            idx = jax.random.randint(key, (ensemble_size, minibatch_pairs), 0, jnp.maximum(size, 1))
+            idx = buffer.sample_indices(key, (ensemble_size, minibatch_pairs))
 
             def member(p, i):
-                r = [segment_return(p, buffer["inputs"][s][i], buffer["mask"][s][i]) for s in (0, 1)]
-                return bradley_terry_loss(r[0], r[1], buffer["label"][i]).mean()
+                r = [segment_return(p, pairs["inputs"][i, s], pairs["mask"][i, s]) for s in (0, 1)]
+                return bradley_terry_loss(r[0], r[1], pairs["label"][i]).mean()
 
             per_member = jax.vmap(member)(params, idx)
-            return jnp.where(size > 0, per_member.sum(), 0.0), per_member.mean()
+            return jnp.where(buffer.size > 0, per_member.sum(), 0.0), per_member.mean()
 
         if steps == 0:
             return trained, loss(trained.params, key)[1][None]
@@ -226,23 +247,22 @@ def preference_model(
 
         return jax.lax.scan(step, trained, jax.random.split(key, steps))
 
+    def fixed_pairs(hp) -> Ring:
+        return Ring.full(dict(hp["preferences"].arrays))
+
     def init(hp, key, spec):
         k_params, k_pretrain = jax.random.split(key)
         x = jnp.zeros((1, learned.input_size(inputs, spec)))
         trained = learned.Trained.create(jax.vmap(lambda k: net.init(k, x))(jax.random.split(k_params, ensemble_size)))
+        state = {"labels": jnp.asarray(buffer_size if offline else 0, jnp.int32)}  # labels given so far
         if offline:
-            buffer = {"inputs": jnp.asarray(preferences.inputs, jnp.float32),
-                      "mask": jnp.asarray(preferences.mask, jnp.float32),
-                      "label": jnp.asarray(preferences.label, jnp.float32)}
-            size = jnp.asarray(buffer_size, jnp.int32)
             if pretrain_steps:
-                trained, _ = train(trained, buffer, size, k_pretrain, pretrain_steps, hp["learning_rate"])
+                trained, _ = train(trained, fixed_pairs(hp), k_pretrain, pretrain_steps, hp["learning_rate"])
         else:
-            pairs = (2, buffer_size, segment_length)
-            buffer = {"inputs": jnp.zeros(pairs + x.shape[-1:]), "mask": jnp.zeros(pairs),
-                      "label": jnp.zeros((buffer_size,))}
-            size = jnp.zeros((), jnp.int32)
-        return {"model": trained, **buffer, "size": size, "labels": size}
+            pair = (buffer_size, 2, segment_length)
+            state["buffer"] = Ring.create({"inputs": jnp.zeros(pair + x.shape[-1:]), "mask": jnp.zeros(pair),
+                                           "label": jnp.zeros((buffer_size,))})
+        return {"model": trained, **state}
 
     def apply(hp, state, batch):
         rollout = batch.rollout
@@ -261,32 +281,29 @@ def preference_model(
         correct = (predicted > 0) == (true_returns[0] > true_returns[1])
         accuracy = jnp.where(differ.any(), jnp.sum(differ * correct) / jnp.maximum(differ.sum(), 1), jnp.nan)
 
-        buffer = {k: state[k] for k in ("inputs", "mask", "label")}
-        count, size = jnp.zeros((), jnp.int32), state["size"]
-        if not offline:  # the labeller answers until the budget is spent
+        count, new_state = jnp.zeros((), jnp.int32), {}
+        if offline:
+            buffer = fixed_pairs(hp)
+        else:  # the labeller answers until the budget is spent, about pairs of two non-empty segments
             label = synthetic_labels(k_label, true_returns[0], true_returns[1], hp["beta"], hp["flip"], labels)
             asked = state["labels"] + jnp.arange(pairs_per_rollout)
-            answered = asked < hp["label_budget"]
-            slot = jnp.where(answered, (state["size"] + jnp.cumsum(answered) - 1) % buffer_size, buffer_size)
-            put = lambda buf, new, axis: buf.at[(slice(None),) * axis + (slot,)].set(new, mode="drop")
-            buffer = {"inputs": put(buffer["inputs"], segments, 1), "mask": put(buffer["mask"], mask, 1),
-                      "label": put(buffer["label"], label, 0)}
-            count = answered.sum()
-            size = jnp.minimum(state["size"] + count, buffer_size)
+            answered = (asked < hp["label_budget"]) & jnp.all(mask.sum(-1) > 0, axis=0)
+            new = {"inputs": jnp.swapaxes(segments, 0, 1), "mask": jnp.swapaxes(mask, 0, 1), "label": label}
+            buffer = state["buffer"].push(new, answered)
+            count = answered.sum(dtype=jnp.int32)
+            new_state["buffer"] = buffer
 
-        trained, losses = train(state["model"], buffer, size, k_train, updates_per_rollout, hp["learning_rate"])
+        trained, losses = train(state["model"], buffer, k_train, updates_per_rollout, hp["learning_rate"])
         members = jax.vmap(lambda p: net.apply(p, x)[..., 0])(trained.params)  # [K, T, B]
         reward = aggregate(members, aggregate_by, hp["conservative_lambda"])
         metrics = {"rm_loss": losses[-1], "preference_accuracy": accuracy,
                    "labels": (state["labels"] + count).astype(jnp.float32), "ensemble_std": members.std(0).mean()}
-        new_state = {**buffer, "model": trained, "size": size, "labels": state["labels"] + count}
-        return reward, new_state, metrics
+        return reward, {**new_state, "model": trained, "labels": state["labels"] + count}, metrics
 
     static = {"segment_length": segment_length, "pairs_per_rollout": pairs_per_rollout, "buffer_size": buffer_size,
               "ensemble_size": ensemble_size, "aggregate_by": aggregate_by, "labels": labels,
               "updates_per_rollout": updates_per_rollout, "minibatch_pairs": minibatch_pairs,
-              "hidden_sizes": hidden_sizes, "inputs": inputs,
-              "preferences": f"{buffer_size} fixed pairs" if offline else None, "pretrain_steps": pretrain_steps}
+              "hidden_sizes": hidden_sizes, "inputs": inputs, "pretrain_steps": pretrain_steps}
     return transform("preference_model", apply, init, hparams, static)
 
 

@@ -8,6 +8,7 @@ ones, so they need an equality that means "runs the same code": ``Fn`` gives fun
 from __future__ import annotations
 
 import functools
+import hashlib
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -99,19 +100,42 @@ def _captured(fn) -> tuple:
 
 
 def function_name(fn: Callable) -> str:
-    """``module.qualname`` plus the simple values a closure captures, e.g. ``mod.phi(size=10)``."""
-    base = fn
+    """``module.qualname`` plus the values the function computes with beyond its code: the simple
+    values and arrays a closure captures, and a ``functools.partial``'s arguments, e.g.
+    ``mod.phi(size=10, weights=sha256:1a2b3c4d5e6f[4, 2])``. Arrays are shown by content, so two
+    closures over different arrays describe differently (``resume`` compares descriptions)."""
+    base, shown = fn, []
     while isinstance(base, functools.partial) or hasattr(base, "__wrapped__"):
-        base = base.func if isinstance(base, functools.partial) else base.__wrapped__
+        if isinstance(base, functools.partial):
+            shown += [(f"arg{i}", v) for i, v in enumerate(base.args)] + list(base.keywords.items())
+            base = base.func
+        else:
+            base = base.__wrapped__
     name = f"{getattr(base, '__module__', None) or '?'}.{getattr(base, '__qualname__', type(base).__name__)}"
     code = getattr(base, "__code__", None)
-    if code is None or not base.__closure__:
-        return name
-    simple = {
-        var: value for var, value in zip(code.co_freevars, _captured(base))
-        if isinstance(value, (bool, int, float, str)) and not var.startswith("_")
-    }
-    return name + (f"({', '.join(f'{k}={v!r}' for k, v in simple.items())})" if simple else "")
+    if code is not None and base.__closure__:
+        shown += [(var, value) for var, value in zip(code.co_freevars, _captured(base)) if not var.startswith("_")]
+    if code is not None and base.__defaults__:
+        shown += [(var, value) for var, value in zip(code.co_varnames[code.co_argcount - len(base.__defaults__):],
+                                                     base.__defaults__) if _is_array(value)]
+    texts = [f"{var}={text}" for var, text in ((var, _value_text(value)) for var, value in shown) if text is not None]
+    return name + (f"({', '.join(texts)})" if texts else "")
+
+
+def _is_array(value) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def _value_text(value) -> str | None:
+    """How a captured value shows in a function's name: simple values as themselves, arrays by
+    content; None for what is not shown (modules, other functions, objects)."""
+    if isinstance(value, (bool, int, float, str)):
+        return repr(value)
+    if _is_array(value):
+        array = np.ascontiguousarray(np.asarray(value))
+        digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode() + array.tobytes()).hexdigest()[:12]
+        return f"sha256:{digest}{list(array.shape)}"
+    return None
 
 
 def freeze(settings: Mapping[str, Any] | None) -> Settings:
