@@ -21,8 +21,23 @@ class NamedFunction:
     name: str
     fn: Callable[[jax.Array], jax.Array]  # one observation [obs_size] -> scalar
     kind: str  # potential, predicate or descriptor
-    envs: str  # which envs' observations it reads
+    envs: str  # which envs' observations it reads, comma-separated
     description: str
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        return tuple(e.strip() for e in self.envs.split(",") if e.strip())
+
+    def check_env(self, env: str, owner: str = "") -> None:
+        """A ``ValueError`` unless ``env`` is one of the envs this function reads: elsewhere its
+        observation means something else, and a run would train on a wrong signal silently."""
+        if env in self.env_names:
+            return
+        fits = [n for n, f in all_functions().items() if env in f.env_names and f.kind == self.kind]
+        alternatives = f"the {self.kind}s for {env}: {', '.join(fits)}" if fits else f"no named {self.kind} is for {env}"
+        raise ValueError(
+            f"{owner + ': ' if owner else ''}the named function {self.name} reads observations of {self.envs}, "
+            f"not {env}; {alternatives} (`jrew envs --functions`). A Python function of your own is not checked.")
 
 
 _FUNCTIONS: dict[str, NamedFunction] = {}
@@ -37,6 +52,8 @@ def register(name: str, kind: str, envs: str, description: str):
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
     def add(fn):
+        if not NamedFunction(name, fn, kind, envs, description).env_names:
+            raise ValueError(f"{name}: envs must name at least one env, got {envs!r}")
         _FUNCTIONS[name] = NamedFunction(name, fn, kind, envs, description)
         return fn
 
@@ -51,6 +68,12 @@ def get(name: str) -> NamedFunction:
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(f"unknown function {name!r}.{hint} Known: {', '.join(sorted(_FUNCTIONS))}")
     return _FUNCTIONS[name]
+
+
+def of(fn: Callable) -> NamedFunction | None:
+    """The registration of ``fn`` (the function object itself), or None for any other function."""
+    _load_env_modules()
+    return next((f for f in _FUNCTIONS.values() if f.fn is fn), None)
 
 
 def all_functions() -> dict[str, NamedFunction]:

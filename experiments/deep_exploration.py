@@ -7,7 +7,9 @@
 DeepSea (Osband et al. 2020) pays +1 only at the far corner after ``size`` right moves whose
 meaning is randomized per cell, so dithering finds it with probability 2^-size. Every method gets
 the same PPO config, seeds and env steps; each trains its seeds in one compiled program with the
-bonus on the ``intrinsic`` stream (a second critic, non-episodic intrinsic return, as in RND).
+bonus on the ``intrinsic`` stream (a second critic). Its return follows the bonus: it runs on
+across episodes for global bonuses (RND, counts) and is cut at episode ends for episodic ones
+(E3B and the products with it); ``--intrinsic-return episodic|running`` forces one for all.
 A seed *solves* the task when its final true return (mean over the envs' last episodes) is at
 least ``--threshold``. PPO's entropy coefficient is 0.05 for every method (``--ent-coef``; at
 PPO's default 0.01 the policies of the bonus methods turn deterministic before some seeds find
@@ -43,10 +45,11 @@ def bonuses(env: str, size: int) -> dict[str, R.RewardTransform | None]:
     }
 
 
-def config(env: str, size: int, total_steps: int, ent_coef: float = 0.05) -> ppo.PPOConfig:
+def config(env: str, size: int, total_steps: int, ent_coef: float = 0.05,
+           episodic_intrinsic: bool | None = None) -> ppo.PPOConfig:
     kwargs = (("size", str(size)),) if env == "lab/deep_sea" else ()
     return ppo.PPOConfig(env=env, env_kwargs=kwargs, total_steps=total_steps, num_envs=16, num_steps=32,
-                         ent_coef=ent_coef)
+                         ent_coef=ent_coef, episodic_intrinsic=episodic_intrinsic)
 
 
 def summarize(results, threshold: float) -> list[dict]:
@@ -78,24 +81,29 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--ent-coef", type=float, default=0.05, help="PPO entropy coefficient (every method)")
     parser.add_argument("--threshold", type=float, default=0.9, help="final true return that counts as solved")
+    compare.add_intrinsic_return_flag(parser)
     parser.add_argument("--run-dir", type=Path, default=None, help="keep each method's run (checkpoints, metrics)")
     parser.add_argument("--out", type=Path, default=Path("experiments") / "results")
     args = parser.parse_args()
     methods = {m: b for m, b in bonuses(args.env, args.size).items() if m in args.methods}
     start = time.perf_counter()
-    results = compare.train_methods(config(args.env, args.size, args.total_steps, args.ent_coef), methods, args.seeds,
-                                    args.run_dir)
+    episodic_intrinsic = compare.INTRINSIC_RETURNS[args.intrinsic_return]
+    cfg = config(args.env, args.size, args.total_steps, args.ent_coef, episodic_intrinsic)
+    results = compare.train_methods(cfg, methods, args.seeds, args.run_dir)
     rows = summarize(results, args.threshold)
+    compare.label_intrinsic_returns(rows, cfg, methods)
     label = f"{args.env} size {args.size}" if args.env == "lab/deep_sea" else args.env
     print(f"\n{label}, {args.seeds} seeds, {rows[0]['env_steps']:,} env steps each, PPO ent_coef {args.ent_coef}, "
+          f"intrinsic return: {args.intrinsic_return}, "
           f"solved = final true return >= {args.threshold} ({time.perf_counter() - start:.0f} s)")
     for row in rows:
         ci = row["solved_fraction"]
-        print(f"  {row['method']:7s} solved {row['seeds_solved']:2d}/{row['seeds']} "
+        print(f"  {row['method']:12s} ({row['intrinsic_return']} intrinsic return) solved {row['seeds_solved']:2d}/{row['seeds']} "
               f"[{ci['ci_low']:.2f}, {ci['ci_high']:.2f}]  final true return {row['final_true_return']['mean']:.3f}  "
               f"median steps to first solve {row['median_env_steps_to_first_solve']}")
     name = "deep_exploration_" + (f"deep_sea{args.size}" if args.env == "lab/deep_sea" else args.env.split("/")[-1])
     name += "" if args.ent_coef == 0.05 else f"_ent{args.ent_coef:g}"
+    name += compare.intrinsic_return_suffix(args.intrinsic_return)
     compare.write(rows, results, "true_return", label, args.out, name)
 
 

@@ -31,6 +31,33 @@ def train_methods(config, methods: dict[str, R.RewardTransform | list | None], s
     return results
 
 
+INTRINSIC_RETURNS = {"follow": None, "episodic": True, "running": False}
+
+
+def add_intrinsic_return_flag(parser) -> None:
+    parser.add_argument(
+        "--intrinsic-return", choices=list(INTRINSIC_RETURNS), default="follow",
+        help="the intrinsic critic's return: follow each bonus (cut at episode ends for episodic bonuses such as "
+             "E3B, run on for global ones such as RND; the default), episodic (always cut) or running (never cut)")
+
+
+def intrinsic_return_suffix(choice: str) -> str:
+    """The result files' suffix for a non-default ``--intrinsic-return``."""
+    return "" if choice == "follow" else f"_{choice}_intrinsic"
+
+
+def label_intrinsic_returns(rows: list[dict], config, methods: dict) -> None:
+    """Adds to each method's row the intrinsic return its critic trained on: episodic, running,
+    or none (no intrinsic stream)."""
+    from jrew.algos import ppo
+
+    for row in rows:
+        reward = methods[row["method"]]
+        has_stream = reward is not None and R.INTRINSIC in R.streams_of(reward)
+        episodic = has_stream and ppo.intrinsic_is_episodic(config, reward)
+        row["intrinsic_return"] = ("episodic" if episodic else "running") if has_stream else "none"
+
+
 def expert_run(config, expert_dir: Path, reward: R.RewardTransform | None = None) -> Path:
     """``expert_dir``, where one seed of ``config`` (on ``reward``) has been trained: by an earlier
     call, or now. Experiments that need an expert (demonstrations, feedback) share it this way."""

@@ -6,7 +6,9 @@
 100 steps) and six TV cells whose screen shows fresh noise while the agent stands on them (Burda
 et al. 2019's noisy TV). Prediction-error bonuses (ICM, RND) stay high on noise, count-like
 bonuses (E3B's elliptical bonus, episodic counts) do not. Every method gets the same PPO config,
-seeds and steps, with its bonus on the ``intrinsic`` stream. Per method it reports, with 95%
+seeds and steps, with its bonus on the ``intrinsic`` stream (whose return follows the bonus:
+cut at episode ends for E3B and episodic counts, running on for ICM and RND;
+``--intrinsic-return episodic|running`` forces one for all). Per method it reports, with 95%
 bootstrap CIs over seeds, the share of steps spent watching the TV and the goal rate (true
 return), over all of training and over its last quarter. Writes ``noisy_tv.{json,csv,png}`` to
 ``--out``. It is a research result whichever way it comes out.
@@ -59,24 +61,29 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--total-steps", type=int, default=1_000_000)
     parser.add_argument("--methods", nargs="+", default=list(bonuses()), choices=list(bonuses()))
+    compare.add_intrinsic_return_flag(parser)
     parser.add_argument("--run-dir", type=Path, default=None, help="keep each method's run (checkpoints, metrics)")
     parser.add_argument("--out", type=Path, default=Path("experiments") / "results")
     args = parser.parse_args()
-    config = ppo.PPOConfig(env="lab/noisy_tv", total_steps=args.total_steps, num_envs=16, num_steps=32)
+    config = ppo.PPOConfig(env="lab/noisy_tv", total_steps=args.total_steps, num_envs=16, num_steps=32,
+                           episodic_intrinsic=compare.INTRINSIC_RETURNS[args.intrinsic_return])
     methods = {m: b for m, b in bonuses().items() if m in args.methods}
     start = time.perf_counter()
     results = compare.train_methods(config, methods, args.seeds, args.run_dir)
     rows = summarize(results)
-    print(f"\nlab/noisy_tv, {args.seeds} seeds, {rows[0]['env_steps']:,} env steps each "
+    compare.label_intrinsic_returns(rows, config, methods)
+    print(f"\nlab/noisy_tv, {args.seeds} seeds, {rows[0]['env_steps']:,} env steps each, "
+          f"intrinsic return: {args.intrinsic_return} "
           f"({time.perf_counter() - start:.0f} s); mean [95% CI] over seeds")
     show = lambda d: f"{d['mean']:.3f} [{d['ci_low']:.3f}, {d['ci_high']:.3f}]"
     for row in rows:
-        print(f"  {row['method']:16s} TV share {show(row['tv_share'])}, "
+        print(f"  {row['method']:16s} ({row['intrinsic_return']}) TV share {show(row['tv_share'])}, "
               f"last quarter {show(row['tv_share_last_quarter'])}"
               f"   goal rate {show(row['goal_rate'])}, last quarter {show(row['goal_rate_last_quarter'])}")
-    compare.write(rows, results, "true_return", "lab/noisy_tv", args.out, "noisy_tv")
+    name = "noisy_tv" + compare.intrinsic_return_suffix(args.intrinsic_return)
+    compare.write(rows, results, "true_return", "lab/noisy_tv", args.out, name)
     watching = compare.plot_metric(results, "env/watching_tv", "lab/noisy_tv: share of steps on the TV",
-                                   args.out / "noisy_tv_watching.png")
+                                   args.out / f"{name}_watching.png")
     print(f"wrote {watching}")
 
 

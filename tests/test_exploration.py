@@ -49,28 +49,88 @@ def test_simhash_counts_identical_observations_share_a_code():
     assert int(state["counts"][codes[0]]) == 3 and int(state["counts"][codes[1]]) == 1
 
 
-def test_e3b_bonus_equals_phi_c_inverse_phi_with_c_reinverted():
-    T, B, D = 7, 2, 5
-    rng = np.random.default_rng(1)
+def e3b_case(T=7, B=2, D=5, seed=1):
+    rng = np.random.default_rng(seed)
     obs, next_obs = rng.normal(size=(T, B, D)), rng.normal(size=(T, B, D))
     done = np.zeros((T, B))
     done[3, 0] = 1  # env 0's episode ends at step 3: C restarts
-    traj = rollout(np.zeros((T, B)), terminated=done, obs=obs, next_obs=next_obs, action=rng.integers(0, 2, (T, B)))
-    ridge, embed = 0.5, 4
-    transform = R.e3b(coef=1.0, ridge=ridge, hidden_sizes=(16,), embed_size=embed)
+    return rollout(np.zeros((T, B)), terminated=done, obs=obs, next_obs=next_obs, action=rng.integers(0, 2, (T, B)))
+
+
+def e3b_reference(phi, done, ridge, start=None):
+    """The reference's actor loop (facebookresearch/e3b, e3b_minihack/src/utils.py, ``act``), per
+    env: the encoder's output for the observation acted on, a rank-1 update, ``b = 0`` at ``step == 0``."""
+    T, B, D = phi.shape
+    bonus = np.zeros((T, B))
+    for b in range(B):
+        cov_inverse, step = np.eye(D) / ridge, 0 if start is None or start[b] else 1
+        for t in range(T):
+            h = phi[t, b]
+            u = cov_inverse @ h
+            bonus[t, b] = h @ u
+            cov_inverse = cov_inverse - np.outer(u, u) / (1.0 + bonus[t, b])
+            if step == 0:
+                bonus[t, b] = 0
+            step += 1
+            if done[t, b]:
+                step, cov_inverse = 0, np.eye(D) / ridge
+    return bonus
+
+
+def encoder_phi(state, x, embed):
+    encoder = learned.MaskedMLP((16,), embed)
+    return np.asarray(encoder.apply(state["model"].params["encoder"], jnp.asarray(x, jnp.float32)), np.float64)
+
+
+def test_e3b_matches_the_reference_loop_within_and_across_rollouts():
+    """Default E3B equals the reference's loop: phi(s_t) scored against C of the episode's earlier
+    states, the first state of each episode joins C and scores 0. Split into two rollouts, the
+    second continues the first's episodes (its first step is not an episode start)."""
+    traj, ridge, embed = e3b_case(), 0.5, 4
+    # learning_rate 0 keeps the encoder fixed, so both halves below see the same phi
+    transform = R.e3b(coef=1.0, ridge=ridge, hidden_sizes=(16,), embed_size=embed, learning_rate=0.0)
+    hp = R.as_hparams(transform.hparams)
+    state = transform.init(hp, jax.random.PRNGKey(1), spec(traj))
+    bonus, _, _ = run(transform, traj, state=state)
+    phi = encoder_phi(state, traj.obs, embed)
+    expected = e3b_reference(phi, np.asarray(traj.terminated), ridge)
+    np.testing.assert_allclose(bonus, expected, rtol=2e-4, atol=1e-6)
+    assert np.all(bonus[0] == 0) and bonus[4, 0] == 0  # episode starts: t=0 for both envs, t=4 for env 0
+    first = jax.tree.map(lambda x: x[:3], traj)
+    _, mid, _ = run(transform, first, state=state)
+    second, _, _ = run(transform, jax.tree.map(lambda x: x[3:], traj), state=mid)
+    np.testing.assert_allclose(second, expected[3:], rtol=2e-4, atol=1e-6)
+    restarted, _, _ = run(transform, jax.tree.map(lambda x: x[3:], traj), state=mid, reset=jnp.array([True, False]))
+    assert restarted[0, 0] == 0 and restarted[0, 1] == second[0, 1]  # a learner reset starts a new episode
+
+
+def test_e3b_next_state_form_equals_phi_next_c_inverse_phi_next_with_c_reinverted():
+    """``score="next"``, the form before 2026-12: phi(s_t+1), C restarting at episode ends, s_0 never in C."""
+    traj, ridge, embed = e3b_case(), 0.5, 4
+    done = np.asarray(traj.terminated)
+    transform = R.e3b(coef=1.0, ridge=ridge, hidden_sizes=(16,), embed_size=embed, score="next")
     hp = R.as_hparams(transform.hparams)
     state = transform.init(hp, jax.random.PRNGKey(1), spec(traj))
     bonus, new_state, _ = run(transform, traj, state=state)
-    encoder = learned.MaskedMLP((16,), embed)
-    phi = np.asarray(encoder.apply(state["model"].params["encoder"], jnp.asarray(next_obs, jnp.float32)), np.float64)
-    for b in range(B):
+    phi = encoder_phi(state, traj.next_obs, embed)
+    for b in range(2):
         cov = ridge * np.eye(embed)
-        for t in range(T):
+        for t in range(7):
             u = phi[t, b]
             np.testing.assert_allclose(bonus[t, b], u @ np.linalg.inv(cov) @ u, rtol=2e-4)
             cov = ridge * np.eye(embed) if done[t, b] else cov + np.outer(u, u)
         np.testing.assert_allclose(new_state["cov_inverse"][b], np.linalg.inv(cov), rtol=1e-3, atol=1e-4)
     assert not np.array_equal(jax.tree.leaves(new_state["model"].params)[0], jax.tree.leaves(state["model"].params)[0])
+
+
+def test_e3b_normalize_divides_by_the_running_std_of_its_bonuses():
+    traj = e3b_case()
+    plain = R.e3b(hidden_sizes=(16,), embed_size=4)
+    scaled = R.e3b(hidden_sizes=(16,), embed_size=4, normalize=True)
+    raw, _, _ = run(plain, traj)
+    bonus, state, metrics = run(scaled, traj)
+    np.testing.assert_allclose(float(metrics["bonus_std"]), np.std(raw), rtol=1e-4)
+    np.testing.assert_allclose(bonus, raw / np.std(raw), rtol=1e-4)
 
 
 def test_episodic_knn_agrees_with_rlax():
@@ -99,6 +159,16 @@ def test_episodic_knn_memory_restarts_at_episode_end():
     assert bonus[2, 0] > bonus[3, 0]  # after the episode ended, it is new again
 
 
+def test_episodic_knn_ignores_an_episode_end_at_an_invalid_step():
+    """Carries hold over invalid steps: a done flag there must not empty the memory."""
+    same = np.ones((4, 1, 2), np.float32)
+    valid = col([1, 0, 1, 1])
+    knn = R.episodic_knn(num_neighbors=1, capacity=8)
+    masked_end, _, _ = run(knn, rollout(np.zeros((4, 1)), terminated=col([0, 1, 0, 0]), next_obs=same), valid=valid)
+    no_end, _, _ = run(knn, rollout(np.zeros((4, 1)), next_obs=same), valid=valid)
+    np.testing.assert_allclose(masked_end, no_end)
+
+
 def test_rnd_predictor_loss_falls_on_repeated_observations_and_novel_ones_stay_high():
     rng = np.random.default_rng(3)
     seen = rng.normal(size=(8, 4, 6)).astype(np.float32)
@@ -125,6 +195,40 @@ def test_rnd_normalizes_by_the_running_std_of_the_nonepisodic_intrinsic_return()
         returns.append(g)
     np.testing.assert_allclose(state["returns"], g, rtol=1e-5)
     np.testing.assert_allclose(std, np.sqrt(np.var(returns) + 1e-8), rtol=1e-4)
+
+
+def test_rnd_scores_a_rollout_under_statistics_that_include_it():
+    """The documented order (the reference scores under the previous statistics, after a warm-up):
+    the rollout joins the observation statistics first, then is whitened by them and scored."""
+    obs = 3.0 + 2.0 * np.random.default_rng(5).normal(size=(6, 2, 3)).astype(np.float32)
+    transform = R.rnd(hidden_sizes=(8,), feature_size=4)
+    hp = R.as_hparams(transform.hparams)
+    state = transform.init(hp, jax.random.PRNGKey(1), spec(rollout(np.zeros((6, 2)), next_obs=obs)))
+    bonus, new, metrics = run(transform, rollout(np.zeros((6, 2)), next_obs=obs), state=state)
+    np.testing.assert_allclose(new["obs_stats"].mean, obs.reshape(-1, 3).mean(0), rtol=1e-5)
+    x = np.clip((obs - obs.reshape(-1, 3).mean(0)) / np.sqrt(obs.reshape(-1, 3).var(0) + 1e-8), -5, 5)
+    net = learned.MaskedMLP((8,), 4)
+    error = np.mean((net.apply(state["predictor"].params, x) - net.apply(state["target"], x)) ** 2, axis=-1)
+    np.testing.assert_allclose(bonus, error / float(metrics["intrinsic_return_std"]), rtol=1e-4)
+
+
+def test_an_intrinsic_stream_follows_whether_its_bonuses_are_episodic():
+    """E3B, episodic counts and kNN restart each episode, so PPO cuts their intrinsic return at
+    episode ends; RND, global counts and ICM run on; a mix needs the config to choose."""
+    def episodic(reward, **config):
+        return ppo.make(DEEP_SEA.replace(**config), reward).update.__self__.episodic_intrinsic
+
+    assert episodic(R.intrinsic(R.e3b())) is True
+    assert episodic(R.intrinsic(R.counts(36, episodic=True))) is True
+    assert episodic(R.intrinsic(R.episodic_knn())) is True
+    assert episodic(R.intrinsic(R.global_episodic(R.rnd(), R.e3b()))) is True
+    assert episodic(R.intrinsic(R.rnd())) is False and episodic(R.intrinsic(R.counts(36))) is False
+    assert episodic(R.e3b()) is False  # on the extrinsic stream: no intrinsic critic to cut
+    assert episodic(R.intrinsic(R.e3b()), episodic_intrinsic=False) is False  # the override
+    mixed = R.chain(R.intrinsic(R.rnd()), R.intrinsic(R.e3b()))
+    with pytest.raises(ValueError, match=r"mixes episodic bonuses \['e3b.*and global ones \['rnd.*episodic_intrinsic"):
+        episodic(mixed)
+    assert episodic(mixed, episodic_intrinsic=True) is True
 
 
 @pytest.mark.slow  # a learning run (about a minute of CPU)

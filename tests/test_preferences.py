@@ -56,6 +56,23 @@ def states_and_rewards(key, T=32, B=8):
 
 
 @pytest.mark.slow  # a learning run (about a minute of CPU)
+def test_under_a_valid_mask_no_label_goes_to_a_pair_with_an_empty_segment():
+    """A quarter-valid prefix (a critic-free learner's finished episodes): every labelled pair has
+    two non-empty segments, and the labeller is asked about no other pair."""
+    T, B = 32, 4
+    valid = np.zeros((T, B), np.float32)
+    valid[:8] = 1
+    model = R.preference_model(segment_length=4, pairs_per_rollout=8, label_budget=100, buffer_size=16,
+                               hidden_sizes=(4,))
+    traj = rollout(np.zeros((T, B)), obs=jax.random.normal(jax.random.PRNGKey(0), (T, B, 3)))
+    _, state, metrics = run(model, traj, valid=valid)
+    count = int(metrics["labels"])
+    segment_steps = np.asarray(state["buffer"].items["mask"][:count]).sum(-1)  # [pairs, 2]
+    assert count == 8 and np.all(segment_steps > 0), segment_steps
+    nothing_valid, _, metrics = run(model, traj, valid=np.zeros((T, B), np.float32))
+    assert int(metrics["labels"]) == 0  # no real step: nothing to label
+
+
 def test_the_model_learns_the_true_reward_from_preferences_within_the_label_budget():
     model = R.preference_model(segment_length=4, pairs_per_rollout=32, label_budget=300, beta=jnp.inf,
                                learning_rate=3e-3, updates_per_rollout=8, minibatch_pairs=32, hidden_sizes=(32,))

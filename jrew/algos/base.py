@@ -146,19 +146,72 @@ class Trainer(NamedTuple):
     act: Callable[..., jax.Array]  # (state, obs, key, deterministic=False) -> env action, one env
 
 
+class TracedFieldError(RuntimeError):
+    """A vmappable config field read from a learner's static config instead of the traced state."""
+
+
+class StaticConfig:
+    """A learner config's structure: its static fields and the properties derived from them.
+
+    A program trains several config variants with variant 0's learner object, so any number the
+    learner read from its own config would be variant 0's for every variant: a silent error. This
+    view makes that read loud: a numeric (vmappable) field raises ``TracedFieldError`` naming where
+    to read it, the traced state (``state.config.<field>``). ``defaults()`` is the config as given,
+    for ``init``'s numbers when no variant's are passed.
+    """
+
+    __slots__ = ("_config",)
+
+    def __init__(self, config: LearnerConfig):
+        object.__setattr__(self, "_config", config)
+
+    def defaults(self) -> LearnerConfig:
+        return self._config
+
+    def __getattr__(self, name: str):
+        config = object.__getattribute__(self, "_config")
+        field = next((f for f in dataclasses.fields(config) if f.name == name), None)
+        if field is not None and is_numeric(field):
+            raise TracedFieldError(
+                f"{type(config).__name__}.{name} is a vmappable hyperparameter: each variant of a program has its "
+                f"own, in the traced state (state.config.{name}). The learner's static config holds variant 0's "
+                "value only, so it does not give it out.")
+        attr = getattr(type(config), name, None)
+        if isinstance(attr, property):  # derived values see this view, so they too read static fields only
+            return attr.fget(self)
+        return getattr(config, name)
+
+    def __setattr__(self, name, value):
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, StaticConfig) and self._config == other._config
+
+    def __hash__(self) -> int:
+        return hash(self._config)
+
+    def __repr__(self) -> str:
+        return f"StaticConfig({self._config!r})"
+
+
 @dataclasses.dataclass(frozen=True)
 class Learner:
     """A learner bound to the structure of a config: what its pure methods need besides their
     arguments (env, action distribution, env-batch spec, network, reward pipeline and its streams).
-    Subclasses add the methods; the object holds static structure only."""
+    Subclasses add the methods; the object holds static structure only: ``config`` is a
+    ``StaticConfig``, whose numeric fields raise (read them from the traced state)."""
 
-    config: LearnerConfig
+    config: StaticConfig
     env: envs.Env
     dist: distributions.Distribution
     spec: EnvSpec
     network: Any
     reward: rewards.RewardTransform
     streams: tuple[str, ...]
+
+    def __post_init__(self):
+        if not isinstance(self.config, StaticConfig):
+            object.__setattr__(self, "config", StaticConfig(self.config))
 
 
 def check_contract(name: str, state_shape: Any, metrics_shape: dict) -> None:
@@ -199,6 +252,19 @@ def supported_streams(reward: rewards.RewardTransform, learner: str, supported=(
             f"{rewards.describe(reward)} writes {extra}"
         )
     return streams
+
+
+def pipeline(config: LearnerConfig, reward: rewards.RewardTransform | None, learner: str,
+             supported=(rewards.EXTRINSIC,)) -> tuple[rewards.RewardTransform, tuple[str, ...]]:
+    """The reward pipeline a learner trains on (``identity`` for None) and its streams, checked:
+    the learner can train on its streams, and the named functions it uses (``envs.named``) read
+    ``config.env``'s observations."""
+    from jrew.rewards import spec
+
+    reward = rewards.identity() if reward is None else rewards.base.check_transform(reward)
+    streams = supported_streams(reward, learner, supported)
+    spec.check_named_functions(reward, config.env)
+    return reward, streams
 
 
 def numeric_inputs(config, hparams, reward: rewards.RewardTransform, reward_hparams) -> tuple[Any, Any]:

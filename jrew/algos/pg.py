@@ -137,7 +137,7 @@ class PG(base.Learner):
         return self.network.apply(params, obs, method=ActorCritic.policy)
 
     def init(self, key, hparams: PGConfig | None = None, reward_hparams=None) -> PGState:
-        cfg, reward_hparams = base.numeric_inputs(self.config, hparams, self.reward, reward_hparams)
+        cfg, reward_hparams = base.numeric_inputs(self.config.defaults(), hparams, self.reward, reward_hparams)
         k_params, k_state = jax.random.split(key)
         params = self.network.init(k_params, jnp.zeros((1, self.env.observation_size)))
         return PGState(
@@ -203,10 +203,10 @@ class PG(base.Learner):
 
 def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> base.Trainer:
     """The ``Trainer`` of the critic-free learner for ``config``'s structure (``reward``: the pipeline)."""
-    reward = rewards.identity() if reward is None else reward
+    reward, streams = base.pipeline(config, reward, "pg")
     env, dist, spec = base.setup(config, config.batch_episodes)
     check_episode_limit(env, config)
     network = base.actor_critic(config, dist)
-    learner = PG(config, env, dist, spec, network, reward, base.supported_streams(reward, "pg"))
+    learner = PG(config, env, dist, spec, network, reward, streams)
     act = base.acting(dist, lambda state, obs: learner.policy_head(state.params, obs))
     return base.Trainer(config, env, learner.init, learner.update, config.num_updates, config.steps_per_update, act)

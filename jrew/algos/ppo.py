@@ -12,8 +12,11 @@ with rho = pi(a|s)/pi_old(a|s), A from a truncation-correct estimator (GAE by de
 Two critics. When the reward pipeline writes an ``intrinsic`` stream (``rewards.intrinsic(bonus)``),
 the critic has a second head with its own discount ``intrinsic_gamma``, and
 A = c_E A_E + c_I A_I (Burda et al. 2019, RND, Sec. 2.3); the value losses of the heads add up.
-The intrinsic return runs on across episode ends unless ``episodic_intrinsic``: at an episode's
-end its GAE bootstraps from the next episode's first state, as in RND's non-episodic stream.
+The intrinsic return follows its bonuses (``RewardTransform.episodic``): for global ones (RND,
+counts, ICM) it runs on across episode ends, bootstrapping at an episode's end from the next
+episode's first state as in RND's non-episodic stream; for episodic ones (E3B, episodic counts,
+NGU's kNN, products with them) it is cut there, as in the E3B and global-vs-episodic references.
+``episodic_intrinsic`` set to True or False overrides that.
 
 With ``normalize_observations`` the rollout is acted on and learned from under the same
 statistics (so the ratio is 1 at the first gradient step); they absorb the rollout's observations
@@ -85,8 +88,10 @@ class PPOConfig(base.LearnerConfig):
     """weight of the extrinsic advantage with two critics (RND's c_E; vmappable)"""
     intrinsic_coef: float = 1.0
     """weight of the intrinsic advantage with two critics (RND's c_I; vmappable)"""
-    episodic_intrinsic: bool = static(False)
-    """cut the intrinsic return at episode ends (default: it runs on across them, as in RND)"""
+    episodic_intrinsic: bool | None = static(None)
+    """cut the intrinsic return at episode ends (True) or let it run on across them (False, as in
+    RND); None follows the bonuses: cut for episodic ones (E3B, episodic counts, kNN), run on for
+    global ones (RND, counts, ICM); a stream mixing both needs True or False"""
     log_kl_from_init: bool = static(False)
     """log kl_from_init, KL(pi || pi_0) to the initial policy on each rollout's states (exact for
     a categorical policy, else a k3 estimate): the x-axis of over-optimization plots; keeps pi_0"""
@@ -135,6 +140,8 @@ class PPO(base.Learner):
     Its methods are pure functions of their arguments (the object holds static structure only).
     """
 
+    episodic_intrinsic: bool = False  # resolved from the config and the pipeline's bonuses
+
     def apply(self, params, obs_stats, obs, method=None):
         if self.config.normalize_observations:
             obs = normalization.normalize(obs_stats, obs)
@@ -152,7 +159,7 @@ class PPO(base.Learner):
 
     def init(self, key: jax.Array, hparams: PPOConfig | None = None, reward_hparams: Any = None) -> PPOState:
         config, env = self.config, self.env
-        cfg, reward_hparams = base.numeric_inputs(config, hparams, self.reward, reward_hparams)
+        cfg, reward_hparams = base.numeric_inputs(config.defaults(), hparams, self.reward, reward_hparams)
         k_params, k_env, k_state = jax.random.split(key, 3)
         params = self.network.init(k_params, jnp.zeros((1, env.observation_size)))
         obs_stats = normalization.RunningStats.create(env.observation_size)
@@ -262,7 +269,7 @@ class PPO(base.Learner):
         terminated, truncated, gamma = traj.terminated, traj.truncated, cfg.gamma
         if stream != rewards.EXTRINSIC:
             gamma = cfg.intrinsic_gamma
-            if not config.episodic_intrinsic:
+            if not self.episodic_intrinsic:
                 # non-episodic: the return flows into the next episode, so bootstrap from the value of
                 # the state the env reset to (the next row's s_t; after the last row, the env state's)
                 last = self.value(state.params, state.obs_stats, state.value_stats, data.env_state.obs)[..., index]
@@ -292,13 +299,27 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> ba
     ``reward`` (default: identity) turns each rollout's env reward into the training reward,
     after the rollout and before the advantages; the true reward is logged untouched beside it.
     """
-    reward = rewards.identity() if reward is None else reward
+    reward, streams = base.pipeline(config, reward, "ppo", (rewards.EXTRINSIC, rewards.INTRINSIC))
     env, dist, spec = base.setup(config, config.num_envs)
-    streams = base.supported_streams(reward, "ppo", (rewards.EXTRINSIC, rewards.INTRINSIC))
     network = base.actor_critic(config, dist, config.value_hidden_sizes, len(streams))
-    ppo = PPO(config, env, dist, spec, network, reward, streams)
+    ppo = PPO(config, env, dist, spec, network, reward, streams, intrinsic_is_episodic(config, reward))
     act = base.acting(dist, ppo.policy_head)
     return base.Trainer(config, env, ppo.init, ppo.update, config.num_updates, config.batch_size, act)
+
+
+def intrinsic_is_episodic(config: PPOConfig, reward: rewards.RewardTransform) -> bool:
+    """``episodic_intrinsic`` if set, else what the intrinsic stream's bonuses declare (episodic
+    if they all are); a ``ValueError`` where they disagree and the config does not say."""
+    if config.episodic_intrinsic is not None:
+        return config.episodic_intrinsic
+    bonuses = rewards.episodic_bonuses(reward, rewards.INTRINSIC)
+    kinds = {episodic for _, episodic in bonuses}
+    if len(kinds) > 1:
+        named = {flag: [name for name, episodic in bonuses if episodic == flag] for flag in (True, False)}
+        raise ValueError(
+            f"the intrinsic stream mixes episodic bonuses {named[True]} and global ones {named[False]}; set "
+            "episodic_intrinsic=True (cut the intrinsic return at episode ends) or False (let it run on)")
+    return kinds == {True}
 
 
 def make_train(

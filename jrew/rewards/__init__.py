@@ -21,6 +21,7 @@ from jrew.rewards.base import (
     transform,
     valid_mean,
 )
+from jrew.rewards.data import Data
 from jrew.rewards.components import lagrangian, weighted_sum
 from jrew.rewards.episodic import delayed, gated, subgoal_bonus
 from jrew.rewards.exploration import (
@@ -28,6 +29,7 @@ from jrew.rewards.exploration import (
     bonus_transform,
     counts,
     e3b,
+    episodic_bonuses,
     episodic_knn,
     global_episodic,
     icm,
@@ -64,6 +66,7 @@ from jrew.rewards.shaping import (
 )
 
 __all__ = [
+    "Data",
     "EXTRINSIC",
     "INTRINSIC",
     "Fn",
@@ -85,6 +88,7 @@ __all__ = [
     "delta",
     "describe",
     "e3b",
+    "episodic_bonuses",
     "episodic_knn",
     "flip",
     "gail",

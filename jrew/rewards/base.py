@@ -94,6 +94,7 @@ class RewardTransform(NamedTuple):
     name: str = "transform"
     streams: tuple[str, ...] = ()  # named streams it writes besides the one it is given
     parts: tuple[RewardTransform, ...] = ()  # for combinators: what they combine
+    episodic: bool | None = None  # bonuses: whether the bonus restarts each episode (None: not a bonus)
 
 
 def check_transform(t: Any) -> RewardTransform:
@@ -110,9 +111,11 @@ def check_transform(t: Any) -> RewardTransform:
         problems.append(f"name must be a str, got {t.name!r}")
     if not (isinstance(t.streams, tuple) and all(isinstance(x, str) for x in t.streams)):
         problems.append(f"streams must be a tuple of names, got {t.streams!r}")
+    if t.episodic not in (None, True, False):
+        problems.append(f"episodic must be True, False or None, got {t.episodic!r}")
     if problems:
         raise TypeError(f"malformed RewardTransform {t.name!r}: {'; '.join(problems)} (fields: init, apply, hparams, "
-                        "static, name, streams, parts; jrew.rewards.transform builds one from a one-stream apply)")
+                        "static, name, streams, parts, episodic; jrew.rewards.transform builds one from a one-stream apply)")
     for part in t.parts:
         check_transform(part)
     return t

@@ -24,6 +24,7 @@ import numpy as np
 from jrew import normalization
 from jrew.rewards import learned
 from jrew.rewards.base import (
+    EXTRINSIC,
     RewardBatch,
     RewardTransform,
     apply_checked,
@@ -47,9 +48,34 @@ def intrinsic(bonus: RewardTransform) -> RewardTransform:
     return on_stream(INTRINSIC, bonus)
 
 
-def bonus_transform(name: str, compute: Compute, init, hparams: dict, static: dict | None = None) -> RewardTransform:
+def episodic_bonuses(transform: RewardTransform, stream: str) -> list[tuple[str, bool]]:
+    """``(name, episodic)`` of each bonus of a pipeline that writes to ``stream``
+    (``RewardTransform.episodic``); transforms that declare nothing are left out."""
+    found: list[tuple[str, bool]] = []
+
+    def walk(t: RewardTransform, current: str) -> None:
+        if t.episodic is not None:  # a bonus (or a combination of bonuses): its output lands on `current`
+            if current == stream:
+                found.append((t.name, t.episodic))
+            return
+        if t.name == "on_stream":
+            current = dict(t.static)["stream"]
+        for part in t.parts:
+            walk(part, current)
+
+    walk(transform, EXTRINSIC)
+    return found
+
+
+def bonus_transform(name: str, compute: Compute, init, hparams: dict, static: dict | None = None, *,
+                    episodic: bool) -> RewardTransform:
     """The transform adding ``coef * b`` to its stream, with ``b`` from ``compute`` (zero on
-    invalid steps); its metrics gain ``bonus_mean`` and ``bonus_max`` over the valid steps."""
+    invalid steps); its metrics gain ``bonus_mean`` and ``bonus_max`` over the valid steps.
+
+    ``episodic`` declares whether ``b`` restarts each episode (E3B, episodic counts, NGU's
+    memory) or pools everything seen (RND, global counts): on the ``intrinsic`` stream, PPO then
+    cuts the intrinsic return at episode ends or lets it run on (``PPOConfig.episodic_intrinsic``).
+    """
 
     def apply(hp, state, batch):
         b, state, metrics = compute(hp, state, batch)
@@ -59,7 +85,7 @@ def bonus_transform(name: str, compute: Compute, init, hparams: dict, static: di
         stats = {"bonus_mean": valid_mean(b, batch), "bonus_max": jnp.max(b)}
         return batch.rollout.reward + hp["coef"] * b, state, {**stats, **metrics}
 
-    return transform(name, apply, init, hparams, static)
+    return transform(name, apply, init, hparams, static)._replace(episodic=episodic)
 
 
 def _check_positive(name: str, value) -> None:
@@ -91,7 +117,7 @@ def _count_bonus(name: str, code: Callable, table_size: int, init_code, hparams:
         seen = {} if episodic else {"states_seen": jnp.sum(counts > 0, dtype=jnp.float32)}
         return b, {**state, "counts": counts}, seen
 
-    return bonus_transform(name, compute, init, hparams, {**static, "episodic": episodic})
+    return bonus_transform(name, compute, init, hparams, {**static, "episodic": episodic}, episodic=episodic)
 
 
 def _episodic_counts(table, idx, ones, batch):
@@ -173,6 +199,14 @@ def rnd(coef: float = 1.0, learning_rate: float = 1e-3, hidden_sizes=(256, 256),
     intrinsic discount, 0.99). ``width`` (<= max ``hidden_sizes``) masks hidden units: a hyperparameter.
     The paper trains the predictor for 4 epochs x 4 minibatches at 1e-4 per rollout; one step
     per rollout at 1e-3 is the default here (on DeepSea 20 it solved 4/4 seeds where 1e-4 solved 0/4).
+
+    One order differs from the reference code (OpenAI's ``random-network-distillation`` and CleanRL's
+    ``ppo_rnd_envpool.py``): there a rollout is scored under the observation statistics of the
+    rollouts *before* it, which first absorb random-agent steps (a warm-up), and the statistics
+    take in the rollout afterwards, before the predictor trains. Here the rollout joins the
+    statistics *first*, and is scored and trained on under them: the first rollout stands in for
+    the warm-up, with no extra env steps. Later rollouts differ from the reference only by their
+    own weight in the statistics, which shrinks as they accumulate.
     """
     _check_positive("rnd: learning_rate", learning_rate)
     hidden_sizes = tuple(int(h) for h in hidden_sizes)
@@ -214,7 +248,8 @@ def rnd(coef: float = 1.0, learning_rate: float = 1e-3, hidden_sizes=(256, 256),
         return error, new, metrics
 
     return bonus_transform("rnd", compute, init, hparams,
-                           {"hidden_sizes": hidden_sizes, "feature_size": feature_size, "normalize": normalize})
+                           {"hidden_sizes": hidden_sizes, "feature_size": feature_size, "normalize": normalize},
+                           episodic=False)
 
 
 # ---------------------------------------------------------------- dynamics-model features (E3B, ICM)
@@ -249,9 +284,9 @@ class DynamicsModel:
     def embed(self, params, hp, obs):
         return self.nets["encoder"].apply(params["encoder"], obs, hp["width"], hp["embed_dims"])
 
-    def losses(self, params, hp, rollout) -> tuple[jax.Array, jax.Array | None, jax.Array]:
+    def losses(self, params, hp, rollout) -> tuple[jax.Array, jax.Array | None, tuple[jax.Array, jax.Array]]:
         """Per step: the inverse-dynamics loss, the forward error ``1/2 ||f(phi(s), a) - phi(s')||^2``
-        (target held fixed; None without a forward head) and ``phi(s')``."""
+        (target held fixed; None without a forward head) and the embeddings ``(phi(s), phi(s'))``."""
         phi, phi_next = (self.embed(params, hp, learned.features(o)) for o in (rollout.obs, rollout.next_obs))
         encoded = learned.encode_actions(rollout.action, self.action_space)
         pair = jnp.concatenate([phi, phi_next], -1)
@@ -263,7 +298,7 @@ class DynamicsModel:
             predicted = self.nets["forward"].apply(params["forward"], jnp.concatenate([phi, encoded], -1),
                                                    hp["width"], hp["embed_dims"])
             forward_error = 0.5 * jnp.sum((predicted - jax.lax.stop_gradient(phi_next)) ** 2, axis=-1)
-        return inverse, forward_error, phi_next
+        return inverse, forward_error, (phi, phi_next)
 
 
 def _dynamics_hparams(hidden_sizes, embed_size, width, embed_dims) -> dict:
@@ -271,19 +306,37 @@ def _dynamics_hparams(hidden_sizes, embed_size, width, embed_dims) -> dict:
             "embed_dims": embed_size if embed_dims is None else embed_dims}
 
 
+E3B_SCORES = ("current", "next")
+
+
 def e3b(coef: float = 1.0, ridge: float = 0.1, learning_rate: float = 3e-4, hidden_sizes=(256,), embed_size: int = 32,
-        width: float | None = None, embed_dims: float | None = None) -> RewardTransform:
-    """Exploration via Elliptical Episodic Bonuses (Henaff et al. 2022, arXiv:2210.05805, eq. 2-3):
+        width: float | None = None, embed_dims: float | None = None, score: str = "current",
+        normalize: bool = False) -> RewardTransform:
+    """Exploration via Elliptical Episodic Bonuses (Henaff et al. 2022, arXiv:2210.05805, eq. 2-3),
+    as the reference code computes it (facebookresearch/e3b, ``e3b_minihack/src/utils.py``, ``act``):
 
-      b_t = phi(s_t+1)^T C_t^-1 phi(s_t+1),   C_t = ridge * I + sum_{i <= t} phi_i phi_i^T
+      b_t = phi(s_t)^T C_{t-1}^-1 phi(s_t),   C_t = ridge * I + sum_{i <= t} phi(s_i) phi(s_i)^T
 
+    over the episode so far, and ``b = 0`` at its first step, whose state still joins ``C``. So
+    the transition ``s_t -> s_t+1`` is paid for the novelty of the state the agent acted in.
     ``C`` restarts each episode (per env); its inverse is updated by Sherman-Morrison,
     ``C^-1 <- C^-1 - (C^-1 u)(C^-1 u)^T / (1 + u^T C^-1 u)``. ``phi`` is the encoder of an
     inverse-dynamics model ``p(a_t | phi(s_t), phi(s_t+1))`` trained alongside (one Adam step per
-    rollout). ``embed_size`` dims are allocated; the hparam ``embed_dims`` (default all) masks the
-    rest (a masked dim stays at ``C^-1 = I / ridge`` and adds nothing), and ``width`` the hidden units.
+    rollout; the bonus uses the encoder before the step, as the reference's actors do).
+
+    ``score="next"`` is the form jrew used before 2026-12: ``b_t = phi(s_t+1)^T C^-1 phi(s_t+1)``
+    with ``C`` over ``s_1 .. s_t+1`` (``s_0`` never joins it), so an episode's first step is paid
+    ``||phi(s_1)||^2 / ridge``. ``normalize=True`` divides the bonus by the running std of all
+    bonuses so far (the reference's ``--reward_norm int``; off there by default).
+
+    The bonus is episodic (``episodic=True`` in its settings): PPO's ``intrinsic()`` critic then
+    cuts the intrinsic return at episode ends, as the reference's single episodic return does.
+    ``embed_size`` dims are allocated; the hparam ``embed_dims`` (default all) masks the rest (a
+    masked dim stays at ``C^-1 = I / ridge`` and adds nothing), and ``width`` the hidden units.
     """
     _check_positive("e3b: ridge", ridge)
+    if score not in E3B_SCORES:
+        raise ValueError(f"e3b: score must be one of {E3B_SCORES}, got {score!r}")
     hidden_sizes = tuple(int(h) for h in hidden_sizes)
     hparams = {"coef": coef, "ridge": ridge, "learning_rate": learning_rate,
                **_dynamics_hparams(hidden_sizes, embed_size, width, embed_dims)}
@@ -293,28 +346,53 @@ def e3b(coef: float = 1.0, ridge: float = 0.1, learning_rate: float = 3e-4, hidd
 
     def init(hp, key, spec):
         cov_inverse = jnp.broadcast_to(jnp.eye(embed_size) / hp["ridge"], (spec.num_envs, embed_size, embed_size))
-        return {"model": model_of(spec).init(key, spec), "cov_inverse": cov_inverse}
+        state = {"model": model_of(spec).init(key, spec), "cov_inverse": cov_inverse}
+        if score == "current":  # whether each env's next step is its episode's first
+            state["episode_start"] = jnp.ones((spec.num_envs,), bool)
+        if normalize:
+            state["bonus_stats"] = normalization.RunningStats.create(1)
+        return state
 
     def compute(hp, state, batch):
         model, rollout = model_of(learned.spec_of(batch)), batch.rollout
         fresh = jnp.eye(embed_size) / hp["ridge"]
-        cov_inverse = restart(state["cov_inverse"], batch, fresh)
 
         def loss(params):
-            inverse, _, phi_next = model.losses(params, hp, rollout)
-            return valid_mean(inverse, batch), phi_next
+            inverse, _, embeddings = model.losses(params, hp, rollout)
+            return valid_mean(inverse, batch), embeddings
 
-        trained, inverse_loss, phi_next = learned.adam_step(state["model"], loss, hp["learning_rate"])
-        cov_inverse, b = scan_time(lambda c, x: elliptical_step(c, *x, fresh), cov_inverse,
-                                   (jax.lax.stop_gradient(phi_next), rollout.done), batch.valid)
-        return b, {"model": trained, "cov_inverse": cov_inverse}, {"inverse_loss": inverse_loss}
+        trained, inverse_loss, (phi, phi_next) = learned.adam_step(state["model"], loss, hp["learning_rate"])
+        new = {**state, "model": trained}
+        if score == "current":
+            carry = restart((state["cov_inverse"], state["episode_start"]), batch, (fresh, True))
 
-    return bonus_transform("e3b", compute, init, hparams, {"hidden_sizes": hidden_sizes, "embed_size": embed_size})
+            def step(c, x):
+                cov_inverse, start = c
+                u, done = x
+                cov_inverse, b = elliptical_step(cov_inverse, u, done, fresh)
+                return (cov_inverse, done > 0), jnp.where(start, 0.0, b)
+
+            (new["cov_inverse"], new["episode_start"]), b = scan_time(
+                step, carry, (jax.lax.stop_gradient(phi), rollout.done), batch.valid)
+        else:
+            cov_inverse = restart(state["cov_inverse"], batch, fresh)
+            new["cov_inverse"], b = scan_time(lambda c, x: elliptical_step(c, *x, fresh), cov_inverse,
+                                              (jax.lax.stop_gradient(phi_next), rollout.done), batch.valid)
+        metrics = {"inverse_loss": inverse_loss}
+        if normalize:
+            new["bonus_stats"] = normalization.update(state["bonus_stats"], b[..., None], batch.valid)
+            std = jnp.sqrt(new["bonus_stats"].var[0])
+            b = b / jnp.where(std > 0, std, 1.0)
+            metrics["bonus_std"] = std
+        return b, new, metrics
+
+    return bonus_transform("e3b", compute, init, hparams, {"hidden_sizes": hidden_sizes, "embed_size": embed_size,
+                                                           "score": score, "normalize": normalize}, episodic=True)
 
 
 def elliptical_step(cov_inverse: jax.Array, u: jax.Array, done: jax.Array, fresh: jax.Array):
     """One E3B step for a batch of envs: the bonus ``u^T C^-1 u`` and the Sherman-Morrison update
-    of ``C^-1`` (``[B, d, d]``), which restarts at ``fresh`` where the episode ended."""
+    of ``C^-1`` (``[B, d, d]``) by ``u``, which restarts at ``fresh`` where the episode ended."""
     cu = jnp.einsum("bij,bj->bi", cov_inverse, u)
     b = jnp.sum(u * cu, axis=-1)
     cov_inverse = cov_inverse - jnp.einsum("bi,bj->bij", cu, cu) / (1.0 + b)[:, None, None]
@@ -356,7 +434,8 @@ def icm(coef: float = 1.0, learning_rate: float = 1e-3, forward_weight: float = 
         trained, total, (forward_error, forward_loss) = learned.adam_step(trained, loss, hp["learning_rate"])
         return forward_error, trained, {"model_loss": total, "forward_loss": forward_loss}
 
-    return bonus_transform("icm", compute, init, hparams, {"hidden_sizes": hidden_sizes, "embed_size": embed_size})
+    return bonus_transform("icm", compute, init, hparams, {"hidden_sizes": hidden_sizes, "embed_size": embed_size},
+                           episodic=False)
 
 
 # ---------------------------------------------------------------- episodic memory (NGU)
@@ -417,7 +496,7 @@ def episodic_knn(coef: float = 1.0, num_neighbors: int = 10, capacity: int = 256
             "mean_knn_distance": total / jnp.maximum(count, 1.0)}
 
     return bonus_transform("episodic_knn", compute, init, hparams,
-                           {"num_neighbors": num_neighbors, "capacity": capacity, "embed": embed})
+                           {"num_neighbors": num_neighbors, "capacity": capacity, "embed": embed}, episodic=True)
 
 
 def ngu_kernel_reward(d2: jax.Array, mean_d2: jax.Array, hp) -> jax.Array:
@@ -463,7 +542,9 @@ def global_episodic(global_bonus: RewardTransform, episodic_bonus: RewardTransfo
         return batch.output(batch.rollout.reward + combined), tuple(new_states), metrics
 
     hparams = tuple(p.hparams for p in parts)
-    return RewardTransform(init, apply, hparams, (("mode", mode),), "global_episodic", (), parts)
+    # the combination restarts each episode if a part does (an episodic factor or term)
+    episodic = any(p.episodic for p in parts) if any(p.episodic is not None for p in parts) else None
+    return RewardTransform(init, apply, hparams, (("mode", mode),), "global_episodic", (), parts, episodic)
 
 
 def novelty_search(descriptor: Callable, coef: float = 1.0, num_neighbors: int = 10,
@@ -504,4 +585,5 @@ def novelty_search(descriptor: Callable, coef: float = 1.0, num_neighbors: int =
         return b, {"archive": archive}, {"archive_size": archive.size.astype(jnp.float32)}
 
     return bonus_transform("novelty_search", compute, init, {"coef": coef},
-                           {"descriptor": descriptor, "num_neighbors": num_neighbors, "archive_size": archive_size})
+                           {"descriptor": descriptor, "num_neighbors": num_neighbors, "archive_size": archive_size},
+                           episodic=False)

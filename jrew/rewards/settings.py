@@ -99,11 +99,12 @@ def _captured(fn) -> tuple:
     return tuple(values)
 
 
-def function_name(fn: Callable) -> str:
+def function_name(fn: Callable, _depth: int = 0) -> str:
     """``module.qualname`` plus the values the function computes with beyond its code: the simple
-    values and arrays a closure captures, and a ``functools.partial``'s arguments, e.g.
-    ``mod.phi(size=10, weights=sha256:1a2b3c4d5e6f[4, 2])``. Arrays are shown by content, so two
-    closures over different arrays describe differently (``resume`` compares descriptions)."""
+    values, arrays and functions a closure captures, array and function defaults, and a
+    ``functools.partial``'s arguments, e.g. ``mod.phi(size=10, weights=sha256:1a2b3c4d5e6f[4, 2])``.
+    Arrays are shown by content, so two closures over different arrays describe differently
+    (``resume`` compares descriptions); captured functions are shown the same way, to depth 3."""
     base, shown = fn, []
     while isinstance(base, functools.partial) or hasattr(base, "__wrapped__"):
         if isinstance(base, functools.partial):
@@ -116,9 +117,10 @@ def function_name(fn: Callable) -> str:
     if code is not None and base.__closure__:
         shown += [(var, value) for var, value in zip(code.co_freevars, _captured(base)) if not var.startswith("_")]
     if code is not None and base.__defaults__:
-        shown += [(var, value) for var, value in zip(code.co_varnames[code.co_argcount - len(base.__defaults__):],
-                                                     base.__defaults__) if _is_array(value)]
-    texts = [f"{var}={text}" for var, text in ((var, _value_text(value)) for var, value in shown) if text is not None]
+        names = code.co_varnames[code.co_argcount - len(base.__defaults__):code.co_argcount]
+        shown += [(var, value) for var, value in zip(names, base.__defaults__) if _is_array(value) or callable(value)]
+    texts = [(var, _value_text(value, _depth)) for var, value in shown]
+    texts = [f"{var}={text}" for var, text in texts if text is not None]
     return name + (f"({', '.join(texts)})" if texts else "")
 
 
@@ -126,15 +128,17 @@ def _is_array(value) -> bool:
     return hasattr(value, "shape") and hasattr(value, "dtype")
 
 
-def _value_text(value) -> str | None:
+def _value_text(value, depth: int) -> str | None:
     """How a captured value shows in a function's name: simple values as themselves, arrays by
-    content; None for what is not shown (modules, other functions, objects)."""
+    content, functions by their own names; None for what is not shown (modules, objects)."""
     if isinstance(value, (bool, int, float, str)):
         return repr(value)
     if _is_array(value):
         array = np.ascontiguousarray(np.asarray(value))
         digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode() + array.tobytes()).hexdigest()[:12]
         return f"sha256:{digest}{list(array.shape)}"
+    if (hasattr(value, "__code__") or isinstance(value, functools.partial)) and depth < 3:
+        return function_name(value, depth + 1)
     return None
 
 

@@ -28,6 +28,7 @@ import typing
 from typing import Any, Callable
 
 from jrew.rewards import base, components, episodic, exploration, normalize, potential, preferences, shaping
+from jrew.rewards.settings import Fn
 
 # Constructors whose arguments are all data (numbers, names, transforms): the text-selectable ones.
 TRANSFORMS: dict[str, Callable[..., base.RewardTransform]] = {
@@ -85,6 +86,30 @@ def parse_one(text: str) -> base.RewardTransform:
         raise RewardSpecError(f"reward spec {text!r} is a grid of {len(variants)} variants where one pipeline "
                               "is expected")
     return variants[0].transform
+
+
+def check_named_functions(transform: base.RewardTransform, env: str) -> None:
+    """A ``ValueError`` where the pipeline uses a registered function (``envs.named``: a potential,
+    predicate or descriptor) written for other envs than ``env``, naming the envs it is for."""
+    from envs import named
+
+    def functions(value):
+        if isinstance(value, Fn):
+            yield value.fn
+        elif isinstance(value, tuple):
+            for v in value:
+                yield from functions(v)
+
+    def walk(t: base.RewardTransform):
+        for setting, value in t.static:
+            for fn in functions(value):
+                registered = named.of(fn)
+                if registered is not None:
+                    registered.check_env(env, f"{t.name}({setting}=...)")
+        for part in t.parts:
+            walk(part)
+
+    walk(transform)
 
 
 def catalog() -> dict[str, str]:
