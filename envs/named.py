@@ -34,7 +34,8 @@ class NamedFunction:
         if env in self.env_names:
             return
         fits = [n for n, f in all_functions().items() if env in f.env_names and f.kind == self.kind]
-        alternatives = f"the {self.kind}s for {env}: {', '.join(fits)}" if fits else f"no named {self.kind} is for {env}"
+        alternatives = (f"the {self.kind}s for {env}: {', '.join(fits)}" if fits
+                        else f"no named {self.kind} is for {env}")
         raise ValueError(
             f"{owner + ': ' if owner else ''}the named function {self.name} reads observations of {self.envs}, "
             f"not {env}; {alternatives} (`jrew envs --functions`). A Python function of your own is not checked.")

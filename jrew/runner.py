@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -333,8 +334,9 @@ def _restore_latest(run_path: Path, reward: RewardArg, callbacks: Sequence[Callb
     configs, variants, _ = _pair_variants(configs, reward, len(record.rewards) or 1)
     given = [rewards.describe(v) for v in variants]
     if record.rewards and given != record.rewards:
-        raise ValueError(f"{run_path} was trained with reward {record.rewards}, but was given {given}; "
-                         "pass the same reward= (a pipeline given as a spec string is rebuilt without it)")
+        raise ValueError(f"{run_path} was trained with reward {record.rewards}, but was given {given}"
+                         f"{_first_setting_difference(record.rewards, given)}; pass the same reward= (a pipeline "
+                         "given as a spec string is rebuilt without it; data such as demonstrations must be the same)")
     program = Program(algorithm.make(configs[0], variants[0]), algorithm.name, variants, record.seeds,
                       record.chunk_updates, configs, devices)
     evaluation = Evaluation(**record.evaluation) if record.evaluation else None
@@ -344,6 +346,18 @@ def _restore_latest(run_path: Path, reward: RewardArg, callbacks: Sequence[Callb
         return loop, program.initial_state(), 0
     loop.last_saved = step
     return loop, program.place(loop.checkpoints.restore(step, program.abstract_state())), step
+
+
+def _first_setting_difference(trained: list[str], given: list[str]) -> str:
+    """``: variant i's <setting> is X, was Y`` for the first ``name=value`` of two descriptions
+    that differs (e.g. a dataset's content hash), or nothing when they differ in structure."""
+    for i, (a, b) in enumerate(zip(trained, given)):
+        settings = [dict(re.findall(r"(\w+)=((?:sha256:\w+(?:\[[^\]]*\])?)|[^,()]+)", text)) for text in (a, b)]
+        for name in settings[0]:
+            if name in settings[1] and settings[0][name] != settings[1][name]:
+                variant = f"variant {i}'s " if len(trained) > 1 else ""
+                return f" ({variant}{name} is {settings[1][name]}, was {settings[0][name]})"
+    return ""
 
 
 def _stop(trainer, until_update: int | None) -> int:

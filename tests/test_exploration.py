@@ -128,7 +128,7 @@ def test_e3b_normalize_divides_by_the_running_std_of_its_bonuses():
     plain = R.e3b(hidden_sizes=(16,), embed_size=4)
     scaled = R.e3b(hidden_sizes=(16,), embed_size=4, normalize=True)
     raw, _, _ = run(plain, traj)
-    bonus, state, metrics = run(scaled, traj)
+    bonus, _, metrics = run(scaled, traj)
     np.testing.assert_allclose(float(metrics["bonus_std"]), np.std(raw), rtol=1e-4)
     np.testing.assert_allclose(bonus, raw / np.std(raw), rtol=1e-4)
 

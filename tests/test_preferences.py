@@ -69,7 +69,7 @@ def test_under_a_valid_mask_no_label_goes_to_a_pair_with_an_empty_segment():
     count = int(metrics["labels"])
     segment_steps = np.asarray(state["buffer"].items["mask"][:count]).sum(-1)  # [pairs, 2]
     assert count == 8 and np.all(segment_steps > 0), segment_steps
-    nothing_valid, _, metrics = run(model, traj, valid=np.zeros((T, B), np.float32))
+    _, _, metrics = run(model, traj, valid=np.zeros((T, B), np.float32))
     assert int(metrics["labels"]) == 0  # no real step: nothing to label
 
 

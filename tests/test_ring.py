@@ -80,3 +80,15 @@ def test_the_novelty_archive_keeps_rotating_once_full():
                           state=state)
         seen.append(np.asarray(state["archive"].items)[:, 0].astype(int).tolist())
     assert seen == [[1, 0], [1, 2], [3, 2], [3, 4], [5, 4]]
+
+
+def test_the_episodic_memory_keeps_the_last_capacity_embeddings_of_the_episode():
+    """NGU's per-env memory of 2 slots over the embeddings a, b, c, a: it ends holding [c, a] (a
+    ring past its capacity), so the second a is novel again where a larger memory remembers it."""
+    a, b, c = [0.0, 0.0], [5.0, 0.0], [0.0, 5.0]
+    next_obs = np.array([a, b, c, a], np.float32)[:, None]  # [T=4, B=1, 2]
+    small, state, _ = run(R.episodic_knn(num_neighbors=1, capacity=2), rollout(np.zeros((4, 1)), next_obs=next_obs))
+    large, _, _ = run(R.episodic_knn(num_neighbors=1, capacity=8), rollout(np.zeros((4, 1)), next_obs=next_obs))
+    assert int(state["memory"].written[0]) == 4
+    assert contents_oldest_first(jax.tree.map(lambda x: x[0], state["memory"])) == [c, a]
+    assert small[3, 0] > 10 * large[3, 0]  # evicted: as novel as a new state; remembered: d = 0

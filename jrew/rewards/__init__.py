@@ -21,8 +21,8 @@ from jrew.rewards.base import (
     transform,
     valid_mean,
 )
-from jrew.rewards.data import Data
 from jrew.rewards.components import lagrangian, weighted_sum
+from jrew.rewards.data import Data
 from jrew.rewards.episodic import delayed, gated, subgoal_bonus
 from jrew.rewards.exploration import (
     INTRINSIC,
@@ -66,9 +66,9 @@ from jrew.rewards.shaping import (
 )
 
 __all__ = [
-    "Data",
     "EXTRINSIC",
     "INTRINSIC",
+    "Data",
     "Fn",
     "PreferenceSet",
     "RewardBatch",
