@@ -55,7 +55,6 @@ def states_and_rewards(key, T=32, B=8):
     return rollout(np.zeros((T, B)), obs=obs).replace(true_reward=obs[..., 0])
 
 
-@pytest.mark.slow  # a learning run (about a minute of CPU)
 def test_under_a_valid_mask_no_label_goes_to_a_pair_with_an_empty_segment():
     """A quarter-valid prefix (a critic-free learner's finished episodes): every labelled pair has
     two non-empty segments, and the labeller is asked about no other pair."""
@@ -73,6 +72,7 @@ def test_under_a_valid_mask_no_label_goes_to_a_pair_with_an_empty_segment():
     assert int(metrics["labels"]) == 0  # no real step: nothing to label
 
 
+@pytest.mark.slow  # a learning run (about a minute of CPU)
 def test_the_model_learns_the_true_reward_from_preferences_within_the_label_budget():
     model = R.preference_model(segment_length=4, pairs_per_rollout=32, label_budget=300, beta=jnp.inf,
                                learning_rate=3e-3, updates_per_rollout=8, minibatch_pairs=32, hidden_sizes=(32,))

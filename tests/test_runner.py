@@ -37,6 +37,19 @@ def test_pause_and_resume_gives_identical_final_params(tmp_path, uninterrupted):
     np.testing.assert_array_equal(metrics["env_steps"], np.arange(1, 13) * 512)
 
 
+def test_resume_keeps_normalization_statistics_and_the_initial_policy(tmp_path):
+    """With observation and value normalization and the KL from the initial policy on, a resumed
+    run restores the running statistics and pi_0 (restarting them would change every later update)."""
+    config = ppo.PPOConfig(total_steps=6 * 512, normalize_observations=True, normalize_values=True,
+                           log_kl_from_init=True)
+    whole = runner.train(config, seeds=1, chunk_updates=2, progress=False)
+    runner.train(config, seeds=1, run_dir=tmp_path / "run", chunk_updates=2, until_update=3, progress=False)
+    resumed = runner.resume(tmp_path / "run", progress=False)
+    assert leaves_equal(whole.state, resumed.state)
+    np.testing.assert_array_equal(whole.metrics["kl_from_init"], resumed.metrics["kl_from_init"])
+    assert float(whole.state.obs_stats.count.min()) > 5 * 512 and float(whole.metrics["kl_from_init"][0, -1]) > 0
+
+
 def test_resume_drops_metrics_written_after_the_last_checkpoint(tmp_path):
     run = tmp_path / "run"
     runner.train(CFG, seeds=2, run_dir=run, chunk_updates=4, until_update=8, progress=False)

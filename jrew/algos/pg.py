@@ -105,6 +105,12 @@ def reset_groups(env: envs.Env, key: jax.Array, num_groups: int, group_size: int
     return jax.vmap(env.reset)(keys)
 
 
+def episode_returns(reward: jax.Array, mask: jax.Array, gamma) -> jax.Array:
+    """Each env slot's discounted return from its first step, ``sum_t gamma^t mask_t r_t``: ``[T, B] -> [B]``."""
+    discounts = gamma ** jnp.arange(reward.shape[0], dtype=jnp.float32)[:, None]
+    return jnp.sum(mask * discounts * reward, axis=0)
+
+
 def group_advantages(returns: jax.Array, config: PGConfig) -> jax.Array:
     """Per-episode advantages ``[B]`` from returns ``[B]`` ordered group-major."""
     grouped = einops.rearrange(returns, "(g n) -> g n", g=config.num_groups)
@@ -177,8 +183,7 @@ class PG(base.Learner):
             reset=jnp.ones((B,), bool),
         )
         traj, mask = data.traj, data.valid
-        discounts = cfg.gamma ** jnp.arange(T, dtype=jnp.float32)[:, None]
-        returns = jnp.sum(mask * discounts * traj.reward, axis=0)  # [B]
+        returns = episode_returns(traj.reward, mask, cfg.gamma)  # [B]
         advantage = group_advantages(returns, config)
         informative = adv.nonzero_variance_groups(einops.rearrange(returns, "(g n) -> g n", g=config.num_groups))
         weight = einops.repeat(informative, "g -> (g n)", n=config.group_size) if config.filter_zero_variance else 1.0
