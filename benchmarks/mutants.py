@@ -214,11 +214,11 @@ def run_mutant(mutant: Mutant, workers: int, timeout: float) -> dict:
                "-n", str(workers), *mutant.tests]
         start = time.perf_counter()
         try:
-            done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+            done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout, check=False)
             rc, tail = done.returncode, (done.stdout + done.stderr).strip().splitlines()
         except subprocess.TimeoutExpired:
             rc, tail = -1, ["timed out"]
-        failed = [line for line in tail if line.startswith("FAILED") or line.startswith("ERROR")]
+        failed = [line for line in tail if line.startswith(("FAILED", "ERROR"))]
         # 1: tests failed (killed); 0: all passed (survived); anything else (no tests, collection
         # or internal error, timeout) is reported as such, never as a kill
         outcome = {0: "survived", 1: "killed"}.get(rc, f"error (rc {rc})")

@@ -259,7 +259,7 @@ def test_rnd_whitens_observations_so_its_first_bonus_ignores_their_scale():
     """Scored under statistics that include the rollout, RND of obs and of 100 obs + 5 agree: the
     target and predictor see the same whitened inputs."""
     obs = jax.random.normal(jax.random.PRNGKey(0), (8, 2, 3))
-    traj = lambda o: rollout(np.zeros((8, 2)), next_obs=o)  # noqa: E731
+    traj = lambda o: rollout(np.zeros((8, 2)), next_obs=o)
     one, _, _ = run(R.rnd(), traj(obs))
     scaled, _, _ = run(R.rnd(), traj(100.0 * obs + 5.0))
     np.testing.assert_allclose(one, scaled, rtol=2e-3, atol=1e-5)

@@ -163,7 +163,7 @@ class PG(base.Learner):
         head = self.policy_head(params, obs)
         log_prob = self.dist.log_prob(head, action)
         count = jnp.maximum(mask.sum(), 1.0)
-        masked_mean = lambda x: jnp.sum(x * mask) / count  # noqa: E731
+        masked_mean = lambda x: jnp.sum(x * mask) / count
         surrogate, metrics = clipped_surrogate(log_prob, old_log_prob, advantage, cfg.clip_eps, masked_mean)
         log_ref_ratio = ref_log_prob - log_prob
         kl = masked_mean(k3_kl(log_ref_ratio))
