@@ -1,0 +1,521 @@
+"""The README's tables, rendered from the committed result files.
+
+    python -m benchmarks.docs_numbers            # rewrite every generated block of README.md in place
+    python -m benchmarks.docs_numbers --check    # exit 1, naming each block whose text differs from its files
+
+A generated block in README.md sits between two markers:
+
+    <!-- generated: NAME (from path/one.json, path/two.parquet) -->
+    ...the text this script renders...
+    <!-- /generated -->
+
+NAME is a key of ``BLOCKS`` below; the paths in the opening marker are the block's source files,
+relative to the repository root, and must be the ones its renderer reads. The labels of rows
+and columns are written here; every number comes from the files. Bold marks follow a rule stated
+beside each renderer (and in the README's caption), never a choice by hand.
+
+Reads only pandas/pyarrow and json: no JAX, no training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+
+MINUS = "\u2212"
+DASH = "\u2013"
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting
+
+
+def num(x: float, digits: int, *, signed_zero: bool = True, thousands: bool = False) -> str:
+    """``x`` to ``digits`` decimals with a Unicode minus; ``signed_zero=False`` prints −0.000 as 0.000."""
+    text = f"{x:,.{digits}f}" if thousands else f"{x:.{digits}f}"
+    if not signed_zero and text.startswith("-") and set(text[1:]) <= set("0.,"):
+        text = text[1:]
+    return text.replace("-", MINUS)
+
+
+def bold(text: str, on: bool = True) -> str:
+    return f"**{text}**" if on else text
+
+
+def ci(mean: str, low: str, high: str) -> str:
+    return f"{mean} [{low}, {high}]"
+
+
+def unique_best(values: list[str], key: Callable[[str], float] = float, lowest: bool = False) -> int | None:
+    """Index of the one value that is strictly best at its printed precision, or None on a tie."""
+    keyed = [(key(v), i) for i, v in enumerate(values) if v is not None]
+    if not keyed:
+        return None
+    best = min(k for k, _ in keyed) if lowest else max(k for k, _ in keyed)
+    winners = [i for k, i in keyed if k == best]
+    return winners[0] if len(winners) == 1 else None
+
+
+def as_float(text: str) -> float:
+    return float(text.replace(MINUS, "-").replace(",", ""))
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" if any(row) else "|" for row in rows]
+    return "\n".join(line.replace("|  |", "| |") for line in lines)
+
+
+def read_json(path: str):
+    return json.loads((ROOT / path).read_text())
+
+
+def read_parquet(path: str):
+    import pandas as pd
+
+    return pd.read_parquet(ROOT / path)
+
+
+# ---------------------------------------------------------------------------------------------
+# renderers
+
+
+REWARD_LAB_TASKS = {
+    "point_open": "point mass, open arena (1M)",
+    "point_goal": "point mass behind a cup wall (1M)",
+    "deep_sea": "DeepSea 20 (300k)",
+    "tomato": "tomato watering (300k), true return / 26",
+    "cartpole": "CartPole (250k)",
+}
+REWARD_LAB_VARIANTS = {
+    ("point_open", "ppo"): "PPO",
+    ("point_open", "pbrs_distance"): "PBRS, `Φ = −distance`",
+    ("point_open", "pbrs_misleading"): "PBRS, `Φ = +distance` (misleading)",
+    ("point_goal", "ppo"): "PPO",
+    ("point_goal", "pbrs_distance"): "PBRS, `Φ = −distance`",
+    ("point_goal", "pbrs_misleading"): "PBRS, `Φ = +distance`",
+    ("deep_sea", "ppo"): "PPO",
+    ("deep_sea", "counts"): "+ counts",
+    ("deep_sea", "rnd"): "+ RND",
+    ("deep_sea", "e3b"): "+ E3B (the reference form, episodic return)",
+    ("tomato", "ppo"): "PPO on the tamperable visible reward",
+    ("tomato", "reward_model"): "preference model (2000 labels)",
+    ("tomato", "ensemble"): "+ 5-member ensemble, mean − std",
+    ("tomato", "par"): "+ PAR (σ((r − ref)/0.1))",
+    ("tomato", "clipped"): "+ clip to [0, 0.5]",
+    ("cartpole", "ppo"): "PPO-GAE",
+    ("cartpole", "rloo"): "RLOO",
+    ("cartpole", "grpo"): "GRPO",
+}
+
+
+def reward_lab(aggregates: str, scores: str) -> str:
+    """The reward-lab suite: IQM [CI] and P(> PPO) from aggregates.parquet, solved and AUC from scores.parquet.
+
+    P(> PPO) shows its CI unless the row is the baseline (0.5 by definition) or the CI prints as the
+    point. Solved: runs with a normalized final score >= 0.9; a task no run solves shows "–". Bold: in
+    each task, the IQM, the solved count and the AUC of the one variant that is strictly best at the
+    printed precision (none on a tie).
+    """
+    agg = read_parquet(aggregates).set_index(["task", "variant"])
+    sc = read_parquet(scores)
+    rows = []
+    for task, task_label in REWARD_LAB_TASKS.items():
+        variants = [v for (t, v) in REWARD_LAB_VARIANTS if t == task]
+        cells = []
+        any_solved = bool((sc[sc.task == task].normalized_score >= 0.9).any())
+        for v in variants:
+            a = agg.loc[(task, v)]
+            s = sc[(sc.task == task) & (sc.variant == v)]
+            iqm = num(a.iqm, 2)
+            p, plo, phi = num(a.p_improvement, 2), num(a.p_improvement_low, 2), num(a.p_improvement_high, 2)
+            p_text = p if v == "ppo" or plo == phi == p else ci(p, plo, phi)
+            solved = int((s.normalized_score >= 0.9).sum())
+            cells.append({"iqm": iqm, "iqm_ci": (num(a.iqm_low, 2), num(a.iqm_high, 2)), "p": p_text,
+                          "solved": f"{solved}/{len(s)}" if any_solved else None,
+                          "auc": num(s.normalized_auc.mean(), 2)})
+        best_iqm = unique_best([c["iqm"] for c in cells], as_float)
+        best_solved = unique_best([c["solved"] for c in cells], lambda t: int(t.split("/")[0]))
+        best_auc = unique_best([c["auc"] for c in cells], as_float)
+        for i, (v, c) in enumerate(zip(variants, cells)):
+            rows.append([task_label if i == 0 else "", REWARD_LAB_VARIANTS[(task, v)],
+                         ci(bold(c["iqm"], i == best_iqm), *c["iqm_ci"]), c["p"],
+                         bold(c["solved"], i == best_solved) if c["solved"] else DASH, bold(c["auc"], i == best_auc)])
+    return table(["task (budget)", "variant", "IQM [95% CI]", "P(> PPO)", "solved", "AUC"], rows)
+
+
+DEEP_SEA_LABELS = {"ppo": "PPO", "rnd": "PPO + RND", "counts": "PPO + counts", "e3b": "PPO + E3B",
+                   "rnd_x_e3b": "PPO + RND × E3B", "counts_x_e3b": "PPO + counts × E3B"}
+
+
+def deep_sea(main: str, running: str) -> str:
+    """DeepSea 20: the default-return file's rows, each followed by the same method's row on the running return.
+
+    A row with no solved seed shows its final return alone. Bold: solved counts of at least 80% of the
+    seeds; the best final return and mean return over training, and the fewest median steps to a first solve.
+    """
+    rows_main, rows_running = read_json(main), {r["method"]: r for r in read_json(running)}
+    ordered = []
+    for r in rows_main:
+        ordered.append((True, r))
+        if r["method"] in rows_running:
+            ordered.append((False, rows_running[r["method"]]))
+    cells = []
+    for first, r in ordered:
+        f = r["final_true_return"]
+        sf = r["solved_fraction"]
+        final = num(f["mean"], 3, signed_zero=False)
+        steps = r["median_env_steps_to_first_solve"]
+        cells.append({
+            "method": DEEP_SEA_LABELS[r["method"]] if first else "",
+            "intrinsic": DASH if r["intrinsic_return"] == "none" else r["intrinsic_return"],
+            "solved": f"{r['seeds_solved']}/{r['seeds']}", "solved_ok": r["seeds_solved"] >= 0.8 * r["seeds"],
+            "solved_ci": f"[{num(sf['ci_low'], 2)}, {num(sf['ci_high'], 2)}]",
+            "final": final, "final_ci": None if r["seeds_solved"] == 0 else
+            (num(f["ci_low"], 3, signed_zero=False), num(f["ci_high"], 3, signed_zero=False)),
+            "mean": num(r["mean_true_return_over_training"]["mean"], 3, signed_zero=False),
+            "steps": DASH if steps is None else f"{steps:,.0f}",
+        })
+    best_final = unique_best([c["final"] for c in cells], as_float)
+    best_mean = unique_best([c["mean"] for c in cells], as_float)
+    best_steps = unique_best([None if c["steps"] == DASH else c["steps"] for c in cells], as_float, lowest=True)
+    rows = []
+    for i, c in enumerate(cells):
+        final = bold(c["final"], i == best_final)
+        rows.append([c["method"], c["intrinsic"], f"{bold(c['solved'], c['solved_ok'])} {c['solved_ci']}",
+                     final if c["final_ci"] is None else ci(final, *c["final_ci"]),
+                     bold(c["mean"], i == best_mean), bold(c["steps"], i == best_steps)])
+    return table(["method", "intrinsic return", "seeds solved", "final true return",
+                  "mean true return over training", "median steps to first solve"], rows)
+
+
+NOISY_TV_LABELS = {"ppo": "PPO (no bonus)", "icm": "PPO + ICM", "rnd": "PPO + RND", "e3b": "PPO + E3B",
+                   "episodic_counts": "PPO + episodic counts"}
+
+
+def noisy_tv(main: str, running: str) -> str:
+    """The noisy TV: mean [95% CI] over seeds; the CI is left out where the mean prints as 0.000 or 1.000.
+
+    Bold: the largest share of steps on the TV over all training, and goal rates (all training) under 50%.
+    """
+    rows_main, rows_running = read_json(main), {r["method"]: r for r in read_json(running)}
+    ordered = []
+    for r in rows_main:
+        ordered.append((True, r))
+        if r["method"] in rows_running:
+            ordered.append((False, rows_running[r["method"]]))
+
+    def cell(stat: dict, strong: bool = False) -> str:
+        mean = num(stat["mean"], 3)
+        if mean in ("0.000", "1.000"):
+            return bold(mean, strong)
+        return ci(bold(mean, strong), num(stat["ci_low"], 3), num(stat["ci_high"], 3))
+
+    tv = [num(r["tv_share"]["mean"], 3) for _, r in ordered]
+    most_tv = unique_best(tv, as_float)
+    rows = []
+    for i, (first, r) in enumerate(ordered):
+        rows.append([NOISY_TV_LABELS[r["method"]] if first else "",
+                     DASH if r["intrinsic_return"] == "none" else r["intrinsic_return"],
+                     cell(r["tv_share"], i == most_tv), cell(r["tv_share_last_quarter"]),
+                     cell(r["goal_rate"], r["goal_rate"]["mean"] < 0.5), cell(r["goal_rate_last_quarter"])])
+    return table(["method", "intrinsic return", "steps on the TV (all training)", "… last quarter",
+                  "goal rate (all training)", "… last quarter"], rows)
+
+
+def preference_rl(cartpole: str, tomato: str) -> str:
+    """Preference RL on CartPole and tomato watering.
+
+    Bold: per env, the preference-model row with the highest final true return (its label, return and
+    fraction of true-reward PPO).
+    """
+    rows = []
+    for path, env_label, digits, unsafe in ((cartpole, "CartPole-v1, 500k steps", 1, False),
+                                            (tomato, "lab/tomato_watering, 300k steps", 2, True)):
+        data = read_json(path)
+        models = [r for r in data if r["method"].startswith("preference model")]
+        best = max(models, key=lambda r: r["final_true_return"]["mean"]) if models else None
+        for i, r in enumerate(data):
+            m, f = r["method"], r["final_true_return"]
+            strong = r is best
+            if m == "true reward":
+                label = "PPO on the true reward"
+            elif m == "visible reward":
+                label = "PPO on the visible (tamperable) reward"
+            else:
+                labels = bold(f"{r['labels']:.0f} labels", strong)
+                label = (f"PPO on the preference model, {labels}" if not unsafe else f"preference model, {labels}")
+            acc = r.get("held_out_preference_accuracy")
+            rows.append([env_label if i == 0 else "", label,
+                         ci(bold(num(f["mean"], digits), strong), num(f["ci_low"], digits), num(f["ci_high"], digits)),
+                         bold(f"{100 * r['fraction_of_true_reward_ppo']:.0f}%", strong),
+                         DASH if acc is None else num(acc["mean"], 3),
+                         num(r["unsafe_step_fraction"]["mean"], 3) if unsafe else DASH])
+    return table(["env, budget", "method", "final true return", "vs true-reward PPO",
+                  "held-out preference accuracy", "unsafe steps"], rows)
+
+
+SCALING_RUNS = (1, 16, 256, 1024, 4096)
+
+
+def scaling_runs(path: str) -> str:
+    """The runs sweep of benchmarks.scaling (rows for 1, 16, 256, 1024, 4096 runs). Bold: the largest run count and its memory."""
+    rows = [r for r in read_json(path)["rows"] if r["sweep"] == "runs" and r["runs"] in SCALING_RUNS]
+    largest = max(r["runs"] for r in rows)
+    out = []
+    for r in rows:
+        top = r["runs"] == largest
+        out.append([bold(str(r["runs"]), top), f"{r['steps_per_second']:,.0f}", f"{r['raw_steps_per_second']:,.0f}",
+                    f"{r['compile_seconds']:.1f}", bold(f"{r['peak_rss_gb']:.2f} GB", top),
+                    f"{r['metrics_bytes_per_update'] / 1000:.1f} kB"])
+    return table(["runs in one program", "jrew PPO env steps/s", "raw env steps/s", "compile (s)",
+                  "peak memory (RSS)", "metrics per update"], out)
+
+
+def scaling_devices(path: str) -> str:
+    """The devices sweep of benchmarks.scaling. Bold: the highest rate."""
+    rows = [r for r in read_json(path)["rows"] if r["sweep"] == "devices"]
+    runs = {r["runs"] for r in rows}
+    assert len(runs) == 1, runs
+    rates = [f"{r['steps_per_second']:,.0f}" for r in rows]
+    best = unique_best(rates, as_float)
+    header = ["devices"] + [str(r["devices"]) for r in rows]
+    return table(header, [[f"env steps/s ({runs.pop()} runs)"] + [bold(t, i == best) for i, t in enumerate(rates)]])
+
+
+THROUGHPUT_RUNS = {"raw env steps (random actions)": "raw env stepping (random actions)"}
+
+
+def throughput(path: str) -> str:
+    """benchmarks.throughput's rows. Brax's compile counts two compiles. Bold: the highest jrew ratio."""
+    rows = read_json(path)["rows"]
+    jrew_ratios = [f"{r['ratio_to_brax_ppo']:.2f}" if r["run"].startswith("jrew") else None for r in rows]
+    best = unique_best(jrew_ratios, as_float)
+    out = []
+    for i, r in enumerate(rows):
+        compile_s = r["compile_seconds"]
+        compile_text = DASH if compile_s is None else f"{compile_s:.1f}" + (
+            " (two compiles)" if r["run"].startswith("Brax") else "")
+        out.append([THROUGHPUT_RUNS.get(r["run"], r["run"]), f"{r['steps_per_second']:,.0f}", compile_text,
+                    bold(f"{r['ratio_to_brax_ppo']:.2f}", i == best)])
+    return table(["run", "env steps/s", "compile (s)", "ratio to Brax PPO"], out)
+
+
+BREAKDOWN_PARTS = {
+    "rollout": "rollout (policy and env)",
+    "env steps alone": "the env steps alone (random actions)",
+    "critic pass": "the critic's pass over the rollout",
+    "epochs": "the epochs of minibatch steps",
+    "network math alone": "the same steps with the network math alone (same networks, minibatches and Adam; "
+                          "the loss a sum of outputs)",
+    "the rest": "the rest (advantages, statistics, metrics)",
+}
+
+
+def throughput_breakdown(path: str) -> str:
+    """``--breakdown``: each part of one update in ms and as a share of the whole update."""
+    parts = read_json(path)["meta"]["update_breakdown_ms"]
+    update = parts["update"]
+    lines = [f"Where one jrew update's {update:.0f} ms go (`--breakdown`, each part timed as its own compiled call):", ""]
+    rows = [[label, f"{parts[key]:.1f}", f"{100 * parts[key] / update:.0f}%"] for key, label in BREAKDOWN_PARTS.items()]
+    return "\n".join(lines) + "\n" + table(["part", "ms", "share"], rows)
+
+
+def reward_overhead(path: str) -> str:
+    """benchmarks.reward_overhead. Bold: pipelines that at least double the time per step."""
+    labels = {"chain(normalize_returns, pbrs, par, clip)": "`chain(normalize_returns, pbrs, par, clip)`",
+              "intrinsic(rnd())": "`intrinsic(rnd())`: 2 × (256, 256) MLPs, one Adam step per rollout, second critic",
+              "intrinsic(e3b())": "`intrinsic(e3b())`: (256,) encoder + inverse head, per-env 32×32 "
+                                  "Sherman–Morrison scan"}
+    out = []
+    for r in read_json(path)["rows"]:
+        ratio = r["time_per_step_vs_identity"]
+        out.append([labels.get(r["run"], r["run"]), f"{r['steps_per_second'] / 1000:.0f}k",
+                    bold(f"{ratio:.2f}", ratio >= 2), f"{r['compile_seconds']:.1f}"])
+    return table(["pipeline", "env steps/s", "time per step vs identity", "compile (s)"], out)
+
+
+def _seeds(values: list[float], digits: int = 0) -> str:
+    return ", ".join(num(v, digits) for v in values)
+
+
+def brax_reproduction(pendulum: str, pendulum_orthogonal: str, pendulum_8: str, ant: str, ant_preset: str) -> str:
+    """The Brax rows of the reproduction: jrew and Brax's trainer, mean [95% CI] over seeds, wall time per seed.
+
+    Bold: the higher of jrew's and Brax's mean where their 95% CIs do not overlap. Wall time per
+    seed: jrew's whole program (its seeds together) divided by the seeds; Brax's mean per seed.
+    """
+    def ret(mean, low, high, seeds, strong):
+        text = ci(bold(num(mean, 1), strong), num(low, 1), num(high, 1))
+        return text + (", every seed" if len(set(seeds)) == 1 else f" (seeds {_seeds(seeds)})")
+
+    def pair(row):
+        j, b = row["jrew_mean"], row["reference"]
+        apart = row["jrew_ci_high"] < row["reference_ci_low"] or row["reference_ci_high"] < row["jrew_ci_low"]
+        return (ret(j, row["jrew_ci_low"], row["jrew_ci_high"], row["jrew_seeds"], apart and j > b),
+                ret(b, row["reference_ci_low"], row["reference_ci_high"], row["reference_seeds"], apart and b > j))
+
+    def per_seed(row, meta):
+        return row["jrew_wall_seconds"] / meta["seeds"]
+
+    o, p, e, a, ap = (read_json(f) for f in (pendulum_orthogonal, pendulum, pendulum_8, ant, ant_preset))
+    o_row, p_row, e_row, a_row, ap_row = (d["rows"][0] for d in (o, p, e, a, ap))
+    rows = []
+    j, b = pair(o_row)
+    rows.append(["inverted_pendulum (2M), jrew's orthogonal init", j, b,
+                 (f"jrew {per_seed(o_row, o['meta']):.0f} s (4 seeds in one program); Brax "
+                 f"{o_row['brax_seconds_per_seed']:.0f} s, from another session (the orthogonal file copies the "
+                 f"preset file's Brax row)")])
+    j, b = pair(p_row)
+    rows.append(["inverted_pendulum (2M), Brax's LeCun-uniform init (the `brax` preset)", j, "the same",
+                 f"jrew {per_seed(p_row, p['meta']):.0f} s, Brax {p_row['brax_seconds_per_seed']:.0f} s (one run)"])
+    j, b = pair(e_row)
+    rows.append([f"the same at **{e['meta']['seeds']} seeds** (`--seeds {e['meta']['seeds']}`)", j, b,
+                 "a loaded machine: not a speed comparison"])
+    j, b = pair(a_row)
+    rows.append([("ant (1M = 48 updates, **256 envs** instead of the notebook's 4096; `--ant-envs 256`), jrew's "
+                 "orthogonal init"), j, b, (f"jrew {per_seed(a_row, a['meta']):.0f} s, Brax "
+                 f"{a_row['brax_seconds_per_seed']:.0f} s (a shared machine: not a speed comparison)")])
+    j, _ = pair(ap_row)
+    rows.append(["the same with Brax's LeCun-uniform init (**the `brax` preset now**)", j, "the same run",
+                 f"jrew {per_seed(ap_row, ap['meta']):.0f} s (idle machine)"])
+    return table(["env (budget)", "jrew", "Brax's PPO trainer",
+                  "wall time per seed (CPU, with compile and evaluation)"], rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry
+
+
+@dataclass(frozen=True)
+class Block:
+    render: Callable[..., str]
+    sources: tuple[str, ...]
+
+    def text(self) -> str:
+        return self.render(*self.sources)
+
+
+BLOCKS: dict[str, Block] = {
+    "reward-lab": Block(reward_lab, ("benchmarks/results/reward-lab/aggregates.parquet",
+                                     "benchmarks/results/reward-lab/scores.parquet")),
+    "deep-sea": Block(deep_sea, ("experiments/results/deep_exploration_deep_sea20.json",
+                                 "experiments/results/deep_exploration_deep_sea20_running_intrinsic.json")),
+    "noisy-tv": Block(noisy_tv, ("experiments/results/noisy_tv.json",
+                                 "experiments/results/noisy_tv_running_intrinsic.json")),
+    "preference-rl": Block(preference_rl, ("experiments/results/preference_rl_cartpole_v1.json",
+                                           "experiments/results/preference_rl_tomato_watering.json")),
+    "scaling-runs": Block(scaling_runs, ("benchmarks/results/scaling.json",)),
+    "scaling-devices": Block(scaling_devices, ("benchmarks/results/scaling.json",)),
+    "throughput": Block(throughput, ("benchmarks/results/throughput.json",)),
+    "throughput-breakdown": Block(throughput_breakdown, ("benchmarks/results/throughput.json",)),
+    "throughput-ant-mjx": Block(throughput, ("benchmarks/results/throughput_ant_mjx.json",)),
+    "reward-overhead": Block(reward_overhead, ("benchmarks/results/reward_overhead.json",)),
+    "brax-reproduction": Block(brax_reproduction, ("benchmarks/results/reproduce_brax_preset.json",
+                                                   "benchmarks/results/reproduce_brax_orthogonal.json",
+                                                   "benchmarks/results/reproduce_ip_8seeds.json",
+                                                   "benchmarks/results/reproduce_ant.json",
+                                                   "benchmarks/results/reproduce_ant_preset.json")),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# reading and rewriting the README
+
+BLOCK_RE = re.compile(r"^<!-- generated: (?P<name>[\w-]+) \(from (?P<sources>[^)]*)\) -->\n(?P<body>.*?)^<!-- /generated -->$",
+                      re.DOTALL | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Found:
+    name: str
+    sources: tuple[str, ...]
+    body: str
+    span: tuple[int, int]
+
+
+def find_blocks(text: str) -> list[Found]:
+    return [Found(m["name"], tuple(s.strip() for s in m["sources"].split(",")), m["body"].rstrip("\n"),
+                  m.span("body")) for m in BLOCK_RE.finditer(text)]
+
+
+def problems(text: str) -> list[str]:
+    """Every way ``text`` (a README) disagrees with the result files, one line each; empty when none."""
+    out = []
+    found = find_blocks(text)
+    if text.count("<!-- generated:") != len(found):
+        out.append("a '<!-- generated: ... -->' marker without a matching '<!-- /generated -->' or of the wrong form")
+    names = [f.name for f in found]
+    for f in found:
+        if f.name not in BLOCKS:
+            out.append(f"{f.name}: no such block (known: {', '.join(BLOCKS)})")
+            continue
+        block = BLOCKS[f.name]
+        if f.sources != block.sources:
+            out.append(f"{f.name}: the marker names {', '.join(f.sources)}; the block reads {', '.join(block.sources)}")
+        missing = [s for s in block.sources if not (ROOT / s).is_file()]
+        if missing:
+            out.append(f"{f.name}: source file missing: {', '.join(missing)}")
+            continue
+        expected = block.text()
+        if f.body != expected:
+            diff = [f"    README: {a}\n    files:  {b}" for a, b in zip(f.body.splitlines(), expected.splitlines()) if a != b]
+            if len(f.body.splitlines()) != len(expected.splitlines()):
+                diff.append(f"    README has {len(f.body.splitlines())} lines, the files give {len(expected.splitlines())}")
+            out.append(f"{f.name}: the README differs from {', '.join(block.sources)}\n" + "\n".join(diff))
+    for name in BLOCKS:
+        if name not in names:
+            out.append(f"{name}: not in the README (add its markers)")
+    for name in {n for n in names if names.count(n) > 1}:
+        out.append(f"{name}: appears {names.count(name)} times")
+    return out
+
+
+def rewrite(text: str) -> str:
+    """``text`` with every known block's body rendered from its files (markers rewritten to name them)."""
+    for f in reversed(find_blocks(text)):
+        if f.name not in BLOCKS:
+            continue
+        block = BLOCKS[f.name]
+        start = text.rfind("<!-- generated:", 0, f.span[0])
+        text = (text[:start] + f"<!-- generated: {f.name} (from {', '.join(block.sources)}) -->\n" + block.text() + "\n"
+                + text[f.span[1]:])
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 listing blocks that differ")
+    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--print", dest="show", metavar="NAME", help="print one block as the files give it")
+    args = parser.parse_args(argv)
+    if args.show:
+        print(BLOCKS[args.show].text())
+        return 0
+    text = args.readme.read_text()
+    if args.check:
+        found = problems(text)
+        for line in found:
+            print(line)
+        print(f"{len(find_blocks(text))} generated blocks; {len(found)} problem(s)")
+        return 1 if found else 0
+    new = rewrite(text)
+    if new != text:
+        args.readme.write_text(new)
+    left = problems(new)
+    for line in left:
+        print(line)
+    print(f"rewrote {args.readme}: {len(find_blocks(new))} generated blocks; {len(left)} problem(s) left")
+    return 1 if left else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
