@@ -78,6 +78,17 @@ def read_json(path: str):
     return json.loads((ROOT / path).read_text())
 
 
+
+def interleave_running_rows(main: str, running: str) -> list[tuple[bool, dict]]:
+    """``(is_default_return, row)``: each method's row of ``main``, followed by its row of ``running`` if any."""
+    by_method = {r["method"]: r for r in read_json(running)}
+    ordered = []
+    for r in read_json(main):
+        ordered.append((True, r))
+        if r["method"] in by_method:
+            ordered.append((False, by_method[r["method"]]))
+    return ordered
+
 def read_parquet(path: str):
     import pandas as pd
 
@@ -162,12 +173,7 @@ def deep_sea(main: str, running: str) -> str:
     A row with no solved seed shows its final return alone. Bold: solved counts of at least 80% of the
     seeds; the best final return and mean return over training, and the fewest median steps to a first solve.
     """
-    rows_main, rows_running = read_json(main), {r["method"]: r for r in read_json(running)}
-    ordered = []
-    for r in rows_main:
-        ordered.append((True, r))
-        if r["method"] in rows_running:
-            ordered.append((False, rows_running[r["method"]]))
+    ordered = interleave_running_rows(main, running)
     cells = []
     for first, r in ordered:
         f = r["final_true_return"]
@@ -206,12 +212,7 @@ def noisy_tv(main: str, running: str) -> str:
 
     Bold: the largest share of steps on the TV over all training, and goal rates (all training) under 50%.
     """
-    rows_main, rows_running = read_json(main), {r["method"]: r for r in read_json(running)}
-    ordered = []
-    for r in rows_main:
-        ordered.append((True, r))
-        if r["method"] in rows_running:
-            ordered.append((False, rows_running[r["method"]]))
+    ordered = interleave_running_rows(main, running)
 
     def cell(stat: dict, strong: bool = False) -> str:
         mean = num(stat["mean"], 3)
