@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
-import json
 import platform
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
+
+from jrew.provenance import write_json
 
 RESULTS = Path(__file__).parent / "results"
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]  # the benchmark figures' colours
@@ -27,10 +28,10 @@ def machine() -> dict[str, str]:
 
 
 def write_results(name: str, rows: list[dict], meta: dict) -> tuple[Path, Path]:
-    """Writes ``results/<name>.json`` (rows + meta) and ``results/<name>.csv`` (rows)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    json_path, csv_path = RESULTS / f"{name}.json", RESULTS / f"{name}.csv"
-    json_path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, allow_nan=False) + "\n")
+    """Writes ``results/<name>.json`` (rows + meta) and ``results/<name>.csv`` (rows). The meta
+    starts with the provenance (command, commit, time: ``jrew.provenance``), then ``meta`` (seeds,
+    settings: pass ``vars(args)``)."""
+    json_path, csv_path = write_json(RESULTS / f"{name}.json", rows, **meta), RESULTS / f"{name}.csv"
     with csv_path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

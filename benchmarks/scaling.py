@@ -2,10 +2,10 @@
 
     python -m benchmarks.scaling [--runs 1 4 16 64 256 1024 4096] [--devices 1 2 4 8] [--device-runs 256]
 
-* Runs: jrew PPO on gymnax CartPole-v1 (its default config: 4 envs x 128 steps per update and
-  run) with N seeds in one program, written to a run directory like any run (Parquet metrics,
-  Orbax checkpoints). Beside it, the raw rate of stepping the same N x 4 CartPoles with random
-  actions in one ``lax.scan``: the ceiling. Also: compile time, the process's peak memory (RSS)
+* Runs: jrew PPO on gymnax CartPole-v1 (``PPOConfig``'s defaults: 16 envs x 32 steps per update
+  and run) with N seeds in one program, written to a run directory like any run (Parquet metrics,
+  Orbax checkpoints). Beside it, the raw rate of stepping the same N x 16 CartPoles with random
+  actions, 32 steps per ``lax.scan``: the ceiling. Also: compile time, the process's peak memory (RSS)
   and the size of the metrics on disk.
 * Devices: ``--device-runs`` runs split over 1, 2, 4, 8 forced host devices
   (``XLA_FLAGS=--xla_force_host_platform_device_count=D``); on a CPU the devices share its cores.

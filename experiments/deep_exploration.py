@@ -104,7 +104,7 @@ def main() -> None:
     name = "deep_exploration_" + (f"deep_sea{args.size}" if args.env == "lab/deep_sea" else args.env.split("/")[-1])
     name += "" if args.ent_coef == 0.05 else f"_ent{args.ent_coef:g}"
     name += compare.intrinsic_return_suffix(args.intrinsic_return)
-    compare.write(rows, results, "true_return", label, args.out, name)
+    compare.write(rows, results, "true_return", label, args.out, name, vars(args))
 
 
 if __name__ == "__main__":

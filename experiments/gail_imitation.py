@@ -87,7 +87,7 @@ def main() -> None:
           f"random {baseline:.1f}); normalized score {n['mean']:.2f} [{n['ci_low']:.2f}, {n['ci_high']:.2f}]; "
           f"discriminator accuracy {a['mean']:.2f}")
     compare.write([row], results, "true_return", f"{config.env}: GAIL from {episodes} expert episodes", args.out,
-                  f"gail_{args.env}")
+                  f"gail_{args.env}", vars(args))
     sys.exit(0 if np.isfinite(final).all() else 1)
 
 

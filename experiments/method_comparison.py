@@ -7,7 +7,6 @@ Shared by ``deep_exploration.py`` and ``noisy_tv.py``.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 import jrew
 from jrew import plotting, run_dir, stats
 from jrew import rewards as R
+from jrew.provenance import write_json
 
 
 def train_methods(config, methods: dict[str, R.RewardTransform | list | None], seeds: int, run_root: Path | None,
@@ -91,10 +91,13 @@ def last_fraction(values: np.ndarray, fraction: float) -> np.ndarray:
         return np.nanmean(values[:, start:], axis=1)
 
 
-def write(rows: list[dict], results: dict[str, jrew.RunResult], metric: str, title: str, out: Path, name: str) -> None:
-    """``<name>.json``, ``<name>.csv`` (one row per method) and ``<name>.png`` (``metric`` vs env steps)."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
+def write(rows: list[dict], results: dict[str, jrew.RunResult], metric: str, title: str, out: Path, name: str,
+          settings: dict | None = None) -> None:
+    """``<name>.json`` (``{"meta", "rows"}``), ``<name>.csv`` (one row per method) and ``<name>.png``
+    (``metric`` vs env steps). The meta holds the provenance (command, commit, time), each method's
+    seeds and ``settings`` (the script's arguments: ``vars(args)``)."""
+    write_json(out / f"{name}.json", rows, seeds={method: list(result.seeds) for method, result in results.items()},
+               settings=settings or {}, allow_nan=True)
     flat = [{k: v for k, v in row.items() if not isinstance(v, (dict, list))} |
             {f"{k}_{s}": x for k, v in row.items() if isinstance(v, dict) for s, x in v.items()} for row in rows]
     with (out / f"{name}.csv").open("w", newline="") as f:

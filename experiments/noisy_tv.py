@@ -81,7 +81,7 @@ def main() -> None:
               f"last quarter {show(row['tv_share_last_quarter'])}"
               f"   goal rate {show(row['goal_rate'])}, last quarter {show(row['goal_rate_last_quarter'])}")
     name = "noisy_tv" + compare.intrinsic_return_suffix(args.intrinsic_return)
-    compare.write(rows, results, "true_return", "lab/noisy_tv", args.out, name)
+    compare.write(rows, results, "true_return", "lab/noisy_tv", args.out, name, vars(args))
     watching = compare.plot_metric(results, "env/watching_tv", "lab/noisy_tv: share of steps on the TV",
                                    args.out / f"{name}_watching.png")
     print(f"wrote {watching}")

@@ -1,12 +1,13 @@
 """Potential-based shaping on a sparse, hard-exploration task: does a good potential help?
 
-    python experiments/pbrs_deepsea.py [--size 10] [--seeds 8] [--total-steps 300000]
+    python experiments/pbrs_deepsea.py [--size 10] [--seeds 8] [--total-steps 300000] [--out experiments/results]
 
 DeepSea pays +1 only at the far bottom-right cell (and a small cost for each move right), so a
 random policy finds the goal with probability 2^-size. The potential Phi(s) = column / size
 rewards progress to the right; Ng et al. (1999) guarantee it leaves the optimal policy unchanged.
 Shaped and unshaped variants x seeds train in one compiled program and are scored on the true
-return. Writes the run directory with metrics and a learning-curve plot per variant.
+return. Writes the run directory with metrics and a learning-curve plot per variant, and the
+summary to ``<out>/pbrs_deepsea<size>.json`` with its provenance.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import jrew
 from jrew import plotting
 from jrew.algos import ppo
+from jrew.provenance import write_json
 
 
 def run(size: int, seeds: int, total_steps: int, run_dir: Path | None, progress: bool = True) -> jrew.RunResult:
@@ -53,14 +55,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--total-steps", type=int, default=300_000)
     parser.add_argument("--run-dir", type=Path, default=Path("runs") / f"pbrs-deepsea-{time.strftime('%Y%m%d-%H%M%S')}")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     result = run(args.size, args.seeds, args.total_steps, args.run_dir)
     print(f"\nDeepSea size {args.size}, {args.seeds} seeds, {result.env_steps[-1]:,} env steps each (true return; max ~0.99)")
-    for row in summarize(result):
+    rows = summarize(result)
+    for row in rows:
         print(f"  {row['variant']:24s} final {row['final_true_return']:.3f} ({row['seeds_solved']}/{args.seeds} solved)  "
               f"mean over training {row['mean_true_return_over_training']:.3f}  "
               f"steps to mean >= 0.9: {row['env_steps_to_mean_threshold']}")
     print(f"plot: {plotting.plot_run(args.run_dir)}")
+    print(f"result: {write_json(args.out / f'pbrs_deepsea{args.size}.json', rows, seeds=result.seeds, settings=vars(args))}")
 
 
 if __name__ == "__main__":

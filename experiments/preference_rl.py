@@ -84,7 +84,7 @@ def main() -> None:
             line += f"; unsafe steps {row['unsafe_step_fraction']['mean']:.3f}"
         print(line)
     name = "preference_rl_" + args.env.split("/")[-1].lower().replace("-", "_")
-    compare.write(rows, results, "true_return", f"{args.env}: preference model vs true reward", args.out, name)
+    compare.write(rows, results, "true_return", f"{args.env}: preference model vs true reward", args.out, name, vars(args))
 
 
 if __name__ == "__main__":

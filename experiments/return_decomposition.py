@@ -63,7 +63,7 @@ def main() -> None:
         print(f"  {row['method']:32s} final true return {f['mean']:.1f} [{f['ci_low']:.1f}, {f['ci_high']:.1f}]"
               f"   mean over training {m['mean']:.1f} [{m['ci_low']:.1f}, {m['ci_high']:.1f}]")
     name = "return_decomposition_" + args.env.split("/")[-1].lower().replace("-", "_") + ("_wrapper" if wrapped else "")
-    compare.write(rows, results, "true_return", f"{args.env}: delayed reward", args.out, name)
+    compare.write(rows, results, "true_return", f"{args.env}: delayed reward", args.out, name, vars(args))
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def main() -> None:
               f"{t['mean']:.2f}, KL {k['mean']:.2f}")
     args.out.mkdir(parents=True, exist_ok=True)
     name = f"reward_overoptimization_{args.labels}labels"
-    compare.write(rows, results, "true_return", f"{ENV}: true return under a frozen proxy", args.out, name)
+    compare.write(rows, results, "true_return", f"{ENV}: true return under a frozen proxy", args.out, name, vars(args))
     print("plots:", *plot(results, reference, args.out / f"{name}.png"))
 
 
