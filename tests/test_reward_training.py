@@ -47,9 +47,10 @@ def test_grid_of_8_shaping_coefficients_x_8_seeds_is_one_compile_and_matches_one
             lambda g, a: np.testing.assert_allclose(g[rows], a, atol=1e-5, rtol=1e-5),
             grid.state.params, result.state.params,
         )
-    # the coefficient matters: shaping changes what is learned
-    means = grid.by_variant("train_return")[:, :, -1]
-    assert not np.allclose(means[0], means[7])
+    # the coefficient matters: shaping changes what is learned (the policies, not only the shaped
+    # train_return, which includes the shaping itself)
+    policy = jax.tree.leaves(grid.state.params)
+    assert max(float(np.abs(x[:8] - x[56:]).max()) for x in policy) > 1e-3
 
 
 def test_true_reward_is_never_transformed():
