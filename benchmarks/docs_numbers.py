@@ -64,6 +64,17 @@ def unique_best(values: list[str], key: Callable[[str], float] = float, lowest: 
     return winners[0] if len(winners) == 1 else None
 
 
+def signed(x: float, digits: int) -> str:
+    """``num`` with an explicit + on a positive difference."""
+    text = num(x, digits)
+    return text if text.startswith(MINUS) or as_float(text) == 0 else "+" + text
+
+
+def percent(x: float) -> str:
+    """A fraction as a whole percent, or to one decimal under 1%."""
+    return f"{100 * x:.0f}%" if 100 * x >= 1 else f"{100 * x:.1f}%"
+
+
 def as_float(text: str) -> float:
     return float(text.replace(MINUS, "-").replace(",", ""))
 
@@ -71,19 +82,23 @@ def as_float(text: str) -> float:
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" if any(row) else "|" for row in rows]
-    return "\n".join(line.replace("|  |", "| |") for line in lines)
+    return "\n".join(re.sub(r"\|  (?=\|)", "| ", line) for line in lines)  # an empty cell is "| |"
 
 
-def read_json(path: str):
-    return json.loads((ROOT / path).read_text())
-
+def read_json(path: str, *, rows: bool = False):
+    """The file's JSON. ``rows=True``: its list of rows, from a file that is either that list or
+    ``{"meta": ..., "rows": [...]}`` (the form the experiments write, with their provenance in meta)."""
+    data = json.loads((ROOT / path).read_text())
+    if rows and isinstance(data, dict) and "rows" in data:
+        return data["rows"]
+    return data
 
 
 def interleave_running_rows(main: str, running: str) -> list[tuple[bool, dict]]:
     """``(is_default_return, row)``: each method's row of ``main``, followed by its row of ``running`` if any."""
-    by_method = {r["method"]: r for r in read_json(running)}
+    by_method = {r["method"]: r for r in read_json(running, rows=True)}
     ordered = []
-    for r in read_json(main):
+    for r in read_json(main, rows=True):
         ordered.append((True, r))
         if r["method"] in by_method:
             ordered.append((False, by_method[r["method"]]))
@@ -241,7 +256,7 @@ def preference_rl(cartpole: str, tomato: str) -> str:
     rows = []
     for path, env_label, digits, unsafe in ((cartpole, "CartPole-v1, 500k steps", 1, False),
                                             (tomato, "lab/tomato_watering, 300k steps", 2, True)):
-        data = read_json(path)
+        data = read_json(path, rows=True)
         models = [r for r in data if r["method"].startswith("preference model")]
         best = max(models, key=lambda r: r["final_true_return"]["mean"]) if models else None
         for i, r in enumerate(data):
@@ -392,6 +407,272 @@ def brax_reproduction(pendulum: str, pendulum_orthogonal: str, pendulum_8: str, 
                   "wall time per seed (CPU, with compile and evaluation)"], rows)
 
 
+LAB_ENVS = {
+    "lab/point_goal": ("+1 at the goal (sparse)", "reach the goal behind a cup-shaped wall",
+                       "sparse exploration, shaping"),
+    "lab/point_goal_dense": ("`−‖p − goal‖` each step", "reach the goal (the proxy parks in the cup, 0.5 away)",
+                             "deceptive dense proxies"),
+    "lab/point_hazard": ("progress (weights over progress, energy, hazard)",
+                         "reach the goal; `progress`, `energy`, `hazard` in metrics", "multi-objective, Lagrangian, Pareto"),
+    "lab/deep_sea": ("+1 at the far corner, −0.01/size per right move", "the same", "hard exploration (`size` kwarg)"),
+    "lab/boat_race": ("+1 per checkpoint entry, any order, again and again", "finish the lap (1 → 4 in order, then F)",
+                      "reward hacking by farming"),
+    "lab/box_push": ("+1 at the goal, −0.02 per step", "the same, −0.5 if the box is cornered for good",
+                     "irreversible side effects"),
+    "lab/tomato_watering": ("0.02 × tomatoes that *look* watered", "0.02 × tomatoes that are watered", "sensor tampering"),
+    "lab/noisy_tv": ("+1 at the goal", "the same; a TV region shows fresh noise in the observation",
+                     "curiosity distractors"),
+}
+
+
+def lab_envs(path: str) -> str:
+    """The reward lab's envs with benchmarks.envs' raw rate, and its footnote (CartPole's rate, the 1M target). No bold."""
+    data = read_json(path)
+    rate = {r["env"]: r for r in data["rows"]}
+    rows = [[f"`{env}`", *labels, f"{rate[env]['steps_per_second'] / 1e6:.1f}M"] for env, labels in LAB_ENVS.items()]
+    targets = [r for r in data["rows"] if r["target_steps_per_second"] is not None]
+    (target,) = {r["target_steps_per_second"] for r in targets}
+    missed = [r["env"] for r in targets if not r["meets_target"]]
+    verdict = "is met by each" if not missed else "is missed by " + ", ".join(f"`{e}`" for e in missed)
+    note = (f"\\* raw steps/s with {data['meta']['num_envs']} envs and random actions, auto-reset included, on 2 CPU cores\n"
+            f"(`python -m benchmarks.envs`, [results](benchmarks/results/envs.json)); gymnax CartPole-v1 ran\n"
+            f"at {rate['gymnax/CartPole-v1']['steps_per_second'] / 1e6:.1f}M in the same run. The target of "
+            f"≥ {target / 1e6:.0f}M for the grid and point envs {verdict}.")
+    return table(["env", "visible reward", "true objective", "for", "steps/s*"], rows) + "\n\n" + note
+
+
+def _boat_race(path: str, true_label: str, oracle_label: str, unsafe_label: str, digits: int, maximum_note: str) -> str:
+    """One row per variant of boat_race_hacking's summary: first episodes → final, means over seeds.
+
+    Visible returns to 1 decimal, true returns to ``digits``.
+    """
+    def final(r, key, strong, note):
+        d = 1 if key == "visible_return" else digits
+        return f"{num(r['initial_' + key], d)} → {bold(num(r['final_' + key], d), strong)}{note}"
+
+    rows = []
+    for r in read_json(path, rows=True):
+        visible = r["variant"] == "visible"
+        every = r["final_visible_return_min"] == r["final_visible_return"]
+        v_note = f" (every seed{maximum_note})" if every else ""
+        t_note = (" (every seed)" if r["final_true_return_max"] == r["final_true_return"]
+                  else f" (best seed {num(r['final_true_return_max'], digits)})")
+        rows.append(["visible reward" if visible else oracle_label,
+                     final(r, "visible_return", visible, v_note if visible else ""),
+                     final(r, "true_return", True, t_note), percent(r["final_unsafe_step_fraction"])])
+    return table(["trained on", "visible return (first episodes → final)", true_label, unsafe_label], rows)
+
+
+def boat_race(path: str) -> str:
+    """lab/boat_race: PPO on the visible reward and on the true reward (true returns to 2 decimals).
+
+    "every seed" where every seed ends at the mean (the visible return's minimum, the true return's
+    maximum); else the best seed's true return. Bold: the visible row's final returns and every final true return.
+    """
+    return _boat_race(path, "true return (→ final)", "true reward (oracle)", "unsafe steps (final)", 2, "")
+
+
+def aisg_boat_race(path: str) -> str:
+    """aisg/boat_race, as ``boat_race`` with true returns to 1 decimal (50 is the visible return's maximum)."""
+    return _boat_race(path, "hidden performance (→ final)", "hidden performance (oracle)", "non-clockwise steps", 1,
+                      ": the maximum")
+
+
+RETURN_DECOMPOSITION_LABELS = {"delayed reward": "PPO on the delayed reward",
+                               "delayed + return decomposition": "PPO on the decomposed delayed reward",
+                               "true reward (undelayed)": "PPO on the undelayed reward (reference)"}
+
+
+def return_decomposition(path: str) -> str:
+    """Mean [95% CI] over seeds. Bold: the highest final true return among the rows trained on the delayed reward."""
+    data = read_json(path, rows=True)
+    finals = [None if r["method"] == "true reward (undelayed)" else num(r["final_true_return"]["mean"], 1) for r in data]
+    best = unique_best(finals, as_float)
+    rows = []
+    for i, r in enumerate(data):
+        f = r["final_true_return"]
+        rows.append([RETURN_DECOMPOSITION_LABELS[r["method"]], ci(bold(num(f["mean"], 1), i == best),
+                     num(f["ci_low"], 1), num(f["ci_high"], 1)), num(r["mean_true_return_over_training"]["mean"], 1)])
+    return table(["method", "final true return", "mean over training"], rows)
+
+
+def gail(*paths: str) -> str:
+    """One row per env file. Bold: GAIL's final return and normalized score where the normalized score reaches 0.8."""
+    rows = []
+    for path in paths:
+        (r,) = read_json(path, rows=True)
+        strong = r["normalized_score"]["mean"] >= 0.8
+        f, n = r["final_true_return"], r["normalized_score"]
+        rows.append([r["env"].split("/")[-1], f"{r['expert_episodes']} ({r['expert_steps']})",
+                     f"{r['env_steps'] / 1e6:.1f}M",
+                     f"{num(r['expert_true_return'], 1)} / {num(r['random_true_return'], 1)}",
+                     bold(ci(num(f["mean"], 1), num(f["ci_low"], 1), num(f["ci_high"], 1)), strong),
+                     bold(ci(num(n["mean"], 2), num(n["ci_low"], 2), num(n["ci_high"], 2)), strong),
+                     num(r["final_discriminator_accuracy"]["mean"], 2), f"{r['seconds']:.0f} s"])
+    return table(["env", "expert episodes (steps)", "env steps", "expert / random true return", "GAIL final true return",
+                  "normalized score", "discriminator accuracy (end)", "time"], rows)
+
+
+IMITATION_LABELS = {"jrew": " (`preference_model` + `normalize_returns`, PPO defaults, all seeds in one program)",
+                    "imitation": " (its tutorial's SB3 PPO settings, torch CPU, one process per seed)"}
+
+
+def imitation_side_by_side(path: str) -> str:
+    """jrew and imitation on CartPole; the seeds listed where they differ. Bold: the higher mean return, the shorter time per seed."""
+    data = read_json(path)
+    seeds = {"jrew": data["jrew"]["final_true_return"], "imitation": [r["final_true_return"] for r in data["imitation"]]}
+    means = [num(r["final_true_return_mean"], 1) for r in data["rows"]]
+    per_seed = [f"{r['wall_seconds_per_seed']:.1f}" for r in data["rows"]]
+    best, fastest = unique_best(means, as_float), unique_best(per_seed, as_float, lowest=True)
+    rows = []
+    for i, r in enumerate(data["rows"]):
+        name = r["library"].split(" (")[0]
+        key = "jrew" if name == "jrew" else "imitation"
+        listed = "" if len(set(seeds[key])) == 1 else f" ({_seeds(seeds[key], 1)})"
+        wall = f"{r['wall_seconds_total']:.0f} s" + (f" (compile {r['compile_seconds']:.0f} s)" if "compile_seconds" in r else "")
+        rows.append([name + IMITATION_LABELS[key], str(r["seeds"]),
+                     ci(bold(means[i], i == best), num(r["ci_low"], 1), num(r["ci_high"], 1)) + listed,
+                     wall, bold(f"{per_seed[i]} s", i == fastest)])
+    return table(["library", "seeds", "final true return", "wall time", "per seed"], rows)
+
+
+def reward_overoptimization(*paths: str) -> str:
+    """One group of rows per label budget: mean [95% CI] of the true return, means of the rest. No bold."""
+    rows = []
+    for path in paths:
+        for i, r in enumerate(read_json(path, rows=True)):
+            f = r["final_true_return"]
+            rows.append([f"{r['labels']} labels" if i == 0 else "", r["method"],
+                         ci(num(f["mean"], 2), num(f["ci_low"], 2), num(f["ci_high"], 2)),
+                         num(r["final_optimized_return"]["mean"], 1), num(r["final_tampering_fraction"]["mean"], 2),
+                         num(r["final_kl_from_init"]["mean"], 2)])
+    return table(["proxy trained on", "variant", "true return, last 10%", "optimized return, last 10%", "tampering steps",
+                  "KL(π ‖ π₀)"], rows)
+
+
+ESTIMATOR_TASKS = {"gymnax/CartPole-v1": "CartPole-v1 (max 500)", "gymnax/Acrobot-v1": "Acrobot-v1 (max ≈ −60)"}
+
+
+def estimators(path: str) -> str:
+    """benchmarks.estimators: final true return mean [95% CI] · training steps/s over all seeds. No bold."""
+    data = read_json(path)["rows"]
+    learners = list(dict.fromkeys(r["learner"] for r in data))
+    cell = {(r["task"], r["learner"]): r for r in data}
+    rows = []
+    for task, label in ESTIMATOR_TASKS.items():
+        rows.append([label] + [ci(num(c["final_true_return_mean"], 1), num(c["ci95_low"], 1), num(c["ci95_high"], 1))
+                               + f" · {c['steps_per_second'] / 1000:.0f}k steps/s"
+                               for c in (cell[(task, learner)] for learner in learners)])
+    return table(["task"] + learners, rows)
+
+
+ASTERIX_VARIANTS = {"jrew, published config": "ppo.yaml, jrew's orthogonal init",
+                    "jrew, their init": "+ the baselines' init",
+                    "jrew, their init and fixed partition": "+ the baselines' init and fixed partition"}
+
+
+def _difference(stat: dict) -> str:
+    return ci(signed(stat["diff"], 1), signed(stat["diff_ci_low"], 1), signed(stat["diff_ci_high"], 1))
+
+
+def asterix_vs_blines(path: str) -> str:
+    """benchmarks.compare_curves on Asterix: each jrew variant against the baselines' trainer. No bold.
+
+    Indented two spaces: the table sits in a list item.
+    """
+    meta = read_json(path)["meta"]
+    sources = meta["sources"]
+    (seeds,) = {sources[v]["seeds"] for v in ASTERIX_VARIANTS}
+    rows = [[label, num(sources[v]["final_return"]["mean"], 1), _difference(sources[v]["final_return"]),
+             f"{sources[v]['final_return']['welch_p']:.2f}", _difference(sources[v]["late_return"])]
+            for v, label in ASTERIX_VARIANTS.items()]
+    text = table([f"jrew, {seeds} seeds", "final return", "minus the trainer", "p",
+                  f"mean of the last {100 * meta['late_fraction']:.0f}% of training, minus the trainer"], rows)
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def _budget(steps: int) -> str:
+    return f"{steps / 1e6:.0f}M" if steps >= 1e6 - 1e3 else f"{steps / 1e3:.0f}k"
+
+
+def reproduction(classic: str, minatar: str, asterix: str, asterix_init: str, asterix_partition: str, freeway: str,
+                 space_invaders: str, checkpoints: str, blines_pendulum: str, blines_asterix: str) -> str:
+    """The gymnax rows of benchmarks.reproduce beside the published figure, its checkpoint and the baselines' trainer.
+
+    Mean [95% CI] over seeds; a row with fewer than 8 seeds lists them. The checkpoint's column gives
+    its training log's last figure too where that or today's score is more than 10% off the published
+    figure. The verdicts are words written here; their numbers come from the files. Bold: jrew's mean
+    where it is at least the published checkpoint's score today; a checkpoint today more than 50% off its own log.
+    """
+    published = {r["env"]: r for r in read_json(checkpoints)["rows"]}
+    trainer_pendulum = read_json(blines_pendulum)
+    vs = read_json(blines_asterix)
+    blines = vs["meta"]["sources"]["gymnax-blines trainer"]
+    blines_seeds = [r["final_return"] for r in vs["rows"] if r["source"] == "gymnax-blines trainer"]
+
+    def versus(variant):
+        return vs["meta"]["sources"][variant]["final_return"]
+
+    def share(mean):
+        return f"{100 * mean / blines['final_return']['mean']:.0f}%"
+
+    def trainer(stat, seeds, listed=()):
+        text = f"{ci(num(stat['mean'], 1), num(stat['ci_low'], 1), num(stat['ci_high'], 1))}, {seeds} seeds"
+        return text + (f" ({_seeds(listed, 1)})" if listed else "")
+
+    p_meta = trainer_pendulum["meta"]
+    spec = [  # file, env, config, the trainer's cell, verdict
+        (classic, "CartPole-v1", "gymnax-blines ppo.yaml", DASH, lambda r: "yes, but for one seed"),
+        (classic, "Acrobot-v1", "gymnax-blines ppo.yaml", DASH, lambda r: "yes"),
+        (classic, "Pendulum-v1", "gymnax-blines ppo.yaml as is", trainer(p_meta, len(trainer_pendulum["rows"])),
+         lambda r: "yes, against the baselines' trainer"),
+        (classic, "Pendulum-v1", "the same + `normalize_values` (the preset)", None,
+         lambda r: "better than the trainer and its checkpoint"),
+        (minatar, "Breakout-MinAtar", "gymnax-blines ppo.yaml", DASH, lambda r: "yes"),
+        (asterix, "Asterix-MinAtar", "gymnax-blines ppo.yaml",
+         trainer(blines["final_return"], blines["seeds"], blines_seeds),
+         lambda r: (f"{share(r['jrew_mean'])} of the trainer: {_difference(versus('jrew, published config'))}, "
+                    f"Welch p = {versus('jrew, published config')['welch_p']:.2f}")),
+        (asterix_init, "Asterix-MinAtar",
+         "the same + the baselines' init (`--set kernel_init=lecun_normal bias_init_scale=0.05`)", None,
+         lambda r: (f"{share(r['jrew_mean'])} of the trainer: {_difference(versus('jrew, their init'))}, "
+                    f"p = {versus('jrew, their init')['welch_p']:.2f}, inside its seeds' spread")),
+        (asterix_partition, "Asterix-MinAtar", ("the same + their init + their fixed minibatch partition "
+                                                "(`python -m benchmarks.blines_partition`)"), None,
+         lambda r: f"{share(r['jrew_mean'])}: their partition is not the cause"),
+        (freeway, "Freeway-MinAtar", "gymnax-blines ppo.yaml", DASH,
+         lambda r: f"yes ({100 * r['jrew_mean'] / r['reference']:.0f}%)"),
+        (space_invaders, "SpaceInvaders-MinAtar", "gymnax-blines ppo.yaml", DASH,
+         lambda r: f"not comparable: the env changed (below); jrew's {r['jrew_mean']:.0f} is on MinAtar's rules"),
+    ]
+    files, taken = {}, {}
+    rows = []
+    for path, env, config, trainer_cell, verdict in spec:  # a file's rows of one env, in order
+        data = files.setdefault(path, read_json(path))
+        i = taken[(path, env)] = taken.get((path, env), -1) + 1
+        r = [row for row in data["rows"] if row["env"] == "gymnax/" + env][i]
+        seeds, n = r["jrew_seeds"], data["meta"]["seeds"]
+        c = published["gymnax/" + env]
+        first = trainer_cell is not None
+        jrew = ci(bold(num(r["jrew_mean"], 1), r["jrew_mean"] >= c["today"]), num(r["jrew_ci_low"], 1),
+                  num(r["jrew_ci_high"], 1))
+        at_top = [s for s in seeds if s == max(seeds)]
+        if n < 8:
+            jrew += f" (seeds {_seeds(seeds, 1)})"
+        elif len(at_top) == len(seeds) - 1:
+            jrew += f": {len(at_top)} of {len(seeds)} seeds at {max(seeds):.0f}, one at {min(seeds):.0f}"
+        checkpoint = ""
+        if first:
+            off = max(abs(c["today"] - c["published"]), abs(c["log_last"] - c["published"])) > 0.1 * abs(c["published"])
+            checkpoint = (bold(num(c["today"], 1), abs(c["today"] - c["log_last"]) > 0.5 * abs(c["log_last"]))
+                          + (f" (its log: {num(c['log_last'], 1)})" if off else ""))
+        budget = _budget(r["env_steps"]) + ("" if n == 8 else f", {n} seeds")
+        rows.append([f"{env} ({budget})", config, jrew, num(r["reference"], 0), checkpoint,
+                     trainer_cell if first else "", verdict(r)])
+    return table(["env (budget)", "config", "jrew", "published", "its checkpoint today",
+                  "the baselines' trainer today", "verdict"], rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # the registry
 
@@ -425,13 +706,35 @@ BLOCKS: dict[str, Block] = {
                                                    "benchmarks/results/reproduce_ip_8seeds.json",
                                                    "benchmarks/results/reproduce_ant.json",
                                                    "benchmarks/results/reproduce_ant_preset.json")),
+    "reproduction": Block(reproduction, ("benchmarks/results/reproduce_classic.json",
+                                         "benchmarks/results/reproduce_minatar.json",
+                                         "benchmarks/results/reproduce_minatar_rest.json",
+                                         "benchmarks/results/reproduce_asterix_init.json",
+                                         "benchmarks/results/reproduce_asterix_fixed_partition.json",
+                                         "benchmarks/results/reproduce_minatar_rest2.json",
+                                         "benchmarks/results/reproduce_minatar_si.json",
+                                         "benchmarks/results/published_checkpoints.json",
+                                         "benchmarks/results/blines_trainer_Pendulum-v1.json",
+                                         "benchmarks/results/asterix_vs_blines.json")),
+    "asterix-vs-blines": Block(asterix_vs_blines, ("benchmarks/results/asterix_vs_blines.json",)),
+    "gail": Block(gail, ("experiments/results/gail_cartpole.json", "experiments/results/gail_pendulum.json")),
+    "imitation-side-by-side": Block(imitation_side_by_side, ("benchmarks/results/imitation_side_by_side.json",)),
+    "return-decomposition": Block(return_decomposition, ("experiments/results/return_decomposition_cartpole_v1.json",)),
+    "reward-overoptimization": Block(reward_overoptimization,
+                                     ("experiments/results/reward_overoptimization_200labels.json",
+                                      "experiments/results/reward_overoptimization_2000labels.json")),
+    "boat-race": Block(boat_race, ("experiments/results/boat_race_summary.json",)),
+    "aisg-boat-race": Block(aisg_boat_race, ("experiments/results/aisg_boat_race_summary.json",)),
+    "estimators": Block(estimators, ("benchmarks/results/estimators.json",)),
+    "lab-envs": Block(lab_envs, ("benchmarks/results/envs.json",)),
 }
 
 
 # ---------------------------------------------------------------------------------------------
 # reading and rewriting the README
 
-BLOCK_RE = re.compile(r"^<!-- generated: (?P<name>[\w-]+) \(from (?P<sources>[^)]*)\) -->\n(?P<body>.*?)^<!-- /generated -->$",
+# Markers may be indented (a block inside a list item); the renderer then indents its lines too.
+BLOCK_RE = re.compile(r"^ *<!-- generated: (?P<name>[\w-]+) \(from (?P<sources>[^)]*)\) -->\n(?P<body>.*?)^ *<!-- /generated -->$",
                       re.DOTALL | re.MULTILINE)
 
 
