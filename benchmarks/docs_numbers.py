@@ -686,6 +686,33 @@ class Block:
         return self.render(*self.sources)
 
 
+def quickstart(path: str) -> str:
+    """What ``python experiments/quickstart.py`` prints (its ``--save-result`` file), as a code block."""
+    (r,) = read_json(path, rows=True)
+    return "\n".join([
+        "```",
+        f"PPO on {r['env']}: {r['seeds']} seeds x {r['env_steps_per_seed']:,} env steps, one program",
+        f"final true return over {r['seeds']} seeds (max 500):",
+        f"  mean {r['mean']:.1f}   IQM {r['iqm']:.1f}   min {r['min']:.1f}   max {r['max']:.1f}",
+        (f"compile {r['compile_seconds']:.1f}s, train {r['train_seconds']:.1f}s, "
+         f"{r['steps_per_second']:,.0f} env steps/s (all seeds)"),
+        "```",
+    ])
+
+
+def pbrs_deepsea(path: str) -> str:
+    """``experiments/pbrs_deepsea.py``: PBRS against no shaping. Bold: the higher final true return."""
+    data = read_json(path, rows=True)
+    seeds = read_json(path)["meta"]["settings"]["seeds"]  # per variant
+    best = unique_best([num(r["final_true_return"], 3) for r in data], as_float)
+    rows = [[r["variant"], bold(num(r["final_true_return"], 3), i == best), f"{r['seeds_solved']} / {seeds}",
+             num(r["mean_true_return_over_training"], 3),
+             "never" if r["env_steps_to_mean_threshold"] is None else f"{r['env_steps_to_mean_threshold']:,}"]
+            for i, r in enumerate(data)]
+    return table(["variant", "final true return", "seeds solved", "mean true return over training",
+                  "steps until mean ≥ 0.9"], rows)
+
+
 BLOCKS: dict[str, Block] = {
     "reward-lab": Block(reward_lab, ("benchmarks/results/reward-lab/aggregates.parquet",
                                      "benchmarks/results/reward-lab/scores.parquet")),
@@ -727,6 +754,8 @@ BLOCKS: dict[str, Block] = {
     "aisg-boat-race": Block(aisg_boat_race, ("experiments/results/aisg_boat_race_summary.json",)),
     "estimators": Block(estimators, ("benchmarks/results/estimators.json",)),
     "lab-envs": Block(lab_envs, ("benchmarks/results/envs.json",)),
+    "quickstart": Block(quickstart, ("experiments/results/quickstart.json",)),
+    "pbrs-deepsea": Block(pbrs_deepsea, ("experiments/results/pbrs_deepsea10.json",)),
 }
 
 
