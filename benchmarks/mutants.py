@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
@@ -27,6 +26,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+from jrew.provenance import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -255,21 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.only is None:  # a partial run does not overwrite the committed table
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out.with_suffix(".csv"), index=False)
-        meta = {"command": "python -m benchmarks.mutants", "commit": _commit(), "mutants": len(rows),
-                "killed": int((table.outcome == "killed").sum())}
-        args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        write_json(args.out.with_suffix(".json"), rows, mutants=len(rows),
+                   killed=int((table.outcome == "killed").sum()))
     survivors = table[table.outcome != "killed"]
     print(f"{len(table) - len(survivors)}/{len(table)} killed" + (
         f"; not killed: {', '.join(survivors.mutant)}" if len(survivors) else ""))
     return 1 if len(survivors) else 0
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":
