@@ -255,9 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.DataFrame(rows)
     if args.only is None:  # a partial run does not overwrite the committed table
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out.with_suffix(".csv"), index=False)
-        write_json(args.out.with_suffix(".json"), rows, mutants=len(rows),
+        write_json(args.out.with_suffix(".json"), rows, mutants=len(rows),  # first: its commit is read clean
                    killed=int((table.outcome == "killed").sum()))
+        table.to_csv(args.out.with_suffix(".csv"), index=False)
     survivors = table[table.outcome != "killed"]
     print(f"{len(table) - len(survivors)}/{len(table)} killed" + (
         f"; not killed: {', '.join(survivors.mutant)}" if len(survivors) else ""))
