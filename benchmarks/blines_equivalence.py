@@ -59,10 +59,10 @@ def blines_minibatch_indices(rng: jax.Array, size: int, num_epochs: int, num_min
 
 def check(blines: Path, env: str, seed: int = 0) -> dict:
     load_trainer(blines)  # the stand-ins, and the clone on sys.path
-    from flax.training.train_state import TrainState  # noqa: PLC0415
-    from utils import ppo as blines_ppo  # noqa: PLC0415 (importable only now)
-    from utils.helpers import load_config  # noqa: PLC0415
-    from utils.models import get_model_ready  # noqa: PLC0415
+    from flax.training.train_state import TrainState
+    from utils import ppo as blines_ppo
+    from utils.helpers import load_config
+    from utils.models import get_model_ready
 
     agent = blines / "agents" / env
     yaml = load_config(str(agent / "ppo.yaml"), seed, TRAIN_PY_LEARNING_RATE).train_config
@@ -95,7 +95,7 @@ def check(blines: Path, env: str, seed: int = 0) -> dict:
     head_j, value_j = learner.network.apply(params, traj.obs.reshape(-1, traj.obs.shape[-1]))
     # advantages: their GAE runs over num_steps + 1 rows, the last one only for V(s_T)
     adv_j, target_j = learner.advantages(state, data)
-    pad = lambda x, last: jnp.concatenate([x, last[None]])  # noqa: E731
+    pad = lambda x, last: jnp.concatenate([x, last[None]])
     manager = blines_ppo.BatchManager(yaml.gamma, yaml.gae_lambda, config.num_steps + 1, config.num_envs, (),
                                       types.SimpleNamespace(shape=obs_shape))
     gae_b, target_b = manager.calculate_gae(pad(traj.value, data.next_values[-1]),
@@ -133,7 +133,7 @@ def check(blines: Path, env: str, seed: int = 0) -> dict:
 def trainer_optimizer(yaml):
     """The baselines' optimizer as ``train_ppo`` builds it (``utils/ppo.py``; its warm-up is counted in
     optimizer steps, and lr_begin equals lr_end in these yamls: a constant step size)."""
-    import optax  # noqa: PLC0415
+    import optax
 
     warm_up = int(yaml.num_train_steps * yaml.lr_warmup)
     schedule = optax.linear_schedule(-float(yaml.lr_begin), -float(yaml.lr_end), warm_up)

@@ -106,7 +106,7 @@ def load_trainer(blines: Path):
         raise SystemExit(f"{blines} is not a gymnax-blines clone (no utils/ppo.py)")
     _install_stand_ins()
     sys.path.insert(0, str(blines.resolve()))
-    from utils import ppo as blines_ppo  # noqa: PLC0415 (the clone is importable only now)
+    from utils import ppo as blines_ppo
     from utils.helpers import load_config
     from utils.models import get_model_ready
 

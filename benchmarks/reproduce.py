@@ -97,7 +97,7 @@ def train_brax(env: str, seeds: int, total_steps: int, backend: str, overrides: 
     name = env.removeprefix("brax/")
     brax_env = import_brax_envs().get_environment(name, backend=backend)
     batch_size = p["num_envs"] * p["num_steps"] // (5 * p["num_minibatches"])  # unrolls of 5 per minibatch
-    network_factory = lambda *a, **k: brax_networks.make_ppo_networks(  # noqa: E731
+    network_factory = lambda *a, **k: brax_networks.make_ppo_networks(
         *a, policy_hidden_layer_sizes=p["policy_hidden_sizes"], value_hidden_layer_sizes=p["value_hidden_sizes"], **k)
     finals, seconds = [], []
     for seed in range(seeds):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import time
 
 import jax
@@ -76,7 +77,7 @@ def brax_ppo(args) -> dict:
         progress_fn=progress,
     )
     walltimes = [m["training/walltime"] for _, m in records if "training/walltime" in m]
-    epoch_seconds = [walltimes[0], *(b - a for a, b in zip(walltimes, walltimes[1:]))]
+    epoch_seconds = [walltimes[0], *(b - a for a, b in itertools.pairwise(walltimes))]
     steady = float(np.median(epoch_seconds[2:]))
     return {
         "steps_per_second": args.updates * steps_per_update / steady,
@@ -137,10 +138,10 @@ def update_breakdown(args) -> dict[str, float]:
             return traj.next_obs.sum() + traj.log_prob.sum()  # depend on the dynamics, or XLA drops them
         return run
 
-    policy = lambda s: base.sampling_policy(learner.dist, lambda obs: learner.policy_head(s, obs))  # noqa: E731
+    policy = lambda s: base.sampling_policy(learner.dist, lambda obs: learner.policy_head(s, obs))
     env_state, traj = jax.jit(lambda s, k: rollout(learner.env, policy(s), s.env_state, k, steps))(
         state, jax.random.PRNGKey(1))
-    value_fn = lambda s: lambda obs: learner.value(s.params, s.obs_stats, s.value_stats, obs)  # noqa: E731
+    value_fn = lambda s: lambda obs: learner.value(s.params, s.obs_stats, s.value_stats, obs)
     bound = collect.max_truncations(learner.env, steps)
     parts = {
         "update": median_ms(lambda s: trainer.update(s)[0].params, state),

@@ -108,7 +108,7 @@ def next_state(
 ) -> State:
     """``state`` stepped: reward, true reward, done and metrics as float32 scalars; ``info`` entries
     are updated. ``truncation`` is left to ``EpisodeWrapper``."""
-    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    f32 = lambda x: jnp.asarray(x, jnp.float32)
     return state.replace(
         pipeline_state=pipeline_state,
         obs=obs,

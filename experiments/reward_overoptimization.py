@@ -33,13 +33,13 @@ import method_comparison as compare
 import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import envs  # noqa: E402
-from envs import render  # noqa: E402
-from jrew import demonstrations  # noqa: E402
-from jrew import rewards as R  # noqa: E402
-from jrew.algos import ppo  # noqa: E402
+import envs
+from envs import render
+from jrew import demonstrations
+from jrew import rewards as R
+from jrew.algos import ppo
 
 ENV = "lab/tomato_watering"
 TRUE_REWARD = R.true_reward()

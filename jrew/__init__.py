@@ -45,12 +45,12 @@ __all__ = [
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads them
-    from jrew import rewards  # noqa: F401
-    from jrew.algos.pg import PGConfig  # noqa: F401
-    from jrew.algos.ppo import PPOConfig, make_train  # noqa: F401
-    from jrew.policy import Policy, load_policy  # noqa: F401
-    from jrew.run_dir import load_metrics, load_summary  # noqa: F401
-    from jrew.runner import Chunk, RunResult, TrainingDivergedError, resume, train  # noqa: F401
+    from jrew import rewards
+    from jrew.algos.pg import PGConfig
+    from jrew.algos.ppo import PPOConfig, make_train
+    from jrew.policy import Policy, load_policy
+    from jrew.run_dir import load_metrics, load_summary
+    from jrew.runner import Chunk, RunResult, TrainingDivergedError, resume, train
 
 
 def __getattr__(name: str) -> Any:

@@ -314,7 +314,7 @@ def render_command(argv: list[str]) -> None:
         exported = (args.run_dir / policy_lib.SPEC_FILE).exists()
         policy = policy_lib.load_policy(args.run_dir) if exported else policy_lib.from_run(args.run_dir, args.run)
         env = policy.make_env()
-        act = lambda obs, key: policy.act(obs, key, args.deterministic)  # noqa: E731
+        act = lambda obs, key: policy.act(obs, key, args.deterministic)
         base = args.run_dir / "episode"
     else:
         pairs = list(zip(args.env_kwargs[::2], args.env_kwargs[1::2]))

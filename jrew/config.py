@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -99,4 +99,4 @@ def from_dict(cls, data: dict[str, Any]):
 
 
 def dumps(config) -> str:
-    return json.dumps(to_dict(config), indent=2, allow_nan=False, default=lambda o: None if o is math.nan else str(o))
+    return json.dumps(to_dict(config), indent=2, allow_nan=False, default=str)

@@ -110,7 +110,7 @@ def tanh_normal(space: Box) -> Distribution:
         return _gaussian_log_prob(*_split_gaussian(head), u) - log_det_jacobian(u)
 
     def entropy(head, key):
-        mean, log_std = _split_gaussian(head)
+        _, log_std = _split_gaussian(head)
         u = sample(key, head)
         return jnp.sum(log_std + 0.5 * (1.0 + _LOG_2PI), axis=-1) + log_det_jacobian(u)
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -55,9 +56,9 @@ class Evaluation:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"evaluation {name} must be a positive integer, got {value!r}")
         if not isinstance(self.deterministic, bool):
-            raise ValueError(f"evaluation deterministic must be true or false, got {self.deterministic!r}")
+            raise TypeError(f"evaluation deterministic must be true or false, got {self.deterministic!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"evaluation seed must be an integer, got {self.seed!r}")
+            raise TypeError(f"evaluation seed must be an integer, got {self.seed!r}")
 
     def due(self, before: int, after: int, last: int) -> bool:
         """Whether the updates ``before+1 .. after`` reach a multiple of ``every`` or the last update."""

@@ -8,11 +8,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from jrew import stats  # noqa: E402
-from jrew.run_dir import INDEX_COLUMNS, has_run, load_metrics, read_config  # noqa: E402
+from jrew import stats
+from jrew.run_dir import INDEX_COLUMNS, has_run, load_metrics, read_config
 
 
 def plot_run(run_dir: str | Path, metric: str = "true_return", out: str | Path | None = None) -> Path:

@@ -84,7 +84,7 @@ class Policy:
         from jrew.evaluation import Evaluation, policy_returns
 
         evaluation = Evaluation(every=1, episodes=episodes, deterministic=deterministic, seed=seed, max_steps=max_steps)
-        act = lambda obs, k: self.act(obs, k, deterministic)  # noqa: E731
+        act = lambda obs, k: self.act(obs, k, deterministic)
         run = jax.jit(lambda key: policy_returns(self.make_env(), act, key, evaluation))
         return {k: float(v) for k, v in run(jax.random.PRNGKey(seed)).items()}
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -123,7 +124,7 @@ class Program:
         self.trainer, self.name = trainer, name
         self.runs = RunAxis(tuple(seeds), len(reward_variants))
         self.chunk_updates = min(chunk_updates, trainer.num_updates)
-        per_run = lambda x: np.repeat(np.asarray(x), len(seeds), axis=0)  # noqa: E731  (variant-major)
+        per_run = lambda x: np.repeat(np.asarray(x), len(seeds), axis=0)
         self.inputs = (  # per real run, on the host: keys, config numbers, reward numbers
             np.asarray(seed_keys(self.runs.seeds)),
             jax.tree.map(per_run, stack_configs(configs)),

@@ -36,9 +36,10 @@ def spec(traj, num_actions=2):
     return EnvSpec(traj.obs.shape[2:], np.dtype(np.float32), envs.Discrete(num_actions), traj.reward.shape[1])
 
 
-def run(transform, traj, state=None, gamma=0.9, key=jax.random.PRNGKey(0), value_fn=None, valid=None, reset=None,
+def run(transform, traj, state=None, gamma=0.9, key=None, value_fn=None, valid=None, reset=None,
         stream=R.EXTRINSIC):
-    """``(reward, state, metrics)`` of one apply; ``reward`` is the stream ``stream``."""
+    """``(reward, state, metrics)`` of one apply; ``reward`` is the stream ``stream`` (``key``: PRNGKey(0) by default)."""
+    key = jax.random.PRNGKey(0) if key is None else key
     hparams = R.as_hparams(transform.hparams)
     state = transform.init(hparams, jax.random.PRNGKey(1), spec(traj)) if state is None else state
     batch = R.RewardBatch.create(traj, R.streams_of(transform), jnp.float32(gamma), key, valid=valid, reset=reset,

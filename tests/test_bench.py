@@ -293,7 +293,7 @@ def test_published_checkpoints_load_without_dotmap_and_their_policies_act_as_sav
     _DotMap.__module__, _DotMap.__qualname__ = "dotmap", "DotMap"
     monkeypatch.setitem(sys.modules, "dotmap", fake)
     rng = np.random.default_rng(0)
-    dense = lambda n_in, n_out, bias=0.0: {"kernel": rng.normal(size=(n_in, n_out)).astype(np.float32),  # noqa: E731
+    dense = lambda n_in, n_out, bias=0.0: {"kernel": rng.normal(size=(n_in, n_out)).astype(np.float32),
                                            "bias": np.full(n_out, bias, np.float32)}
     categorical = {"params": {"Dense_0": dense(4, 8), "Dense_1": dense(8, 3, 0.0), "critic_fc_1": dense(4, 8)}}
     categorical["params"]["Dense_1"]["bias"][2] = 1e3  # the logits always pick action 2
@@ -409,7 +409,7 @@ def test_blines_equivalence_maps_their_weights_and_replays_their_minibatch_order
     obs = jax.random.normal(jax.random.PRNGKey(1), (4, 5))
     logits, value = net.apply(be.jrew_params(theirs), obs)
     p, relu = theirs["params"], jax.nn.relu
-    layer = lambda name, x: x @ p[name]["kernel"] + p[name]["bias"]  # noqa: E731
+    layer = lambda name, x: x @ p[name]["kernel"] + p[name]["bias"]
     np.testing.assert_allclose(logits, layer("Dense_2", relu(layer("Dense_1", relu(layer("Dense_0", obs))))), rtol=1e-5)
     expected_value = layer("critic_fc_v", relu(layer("critic_fc_2", relu(layer("critic_fc_1", obs)))))[:, 0]
     np.testing.assert_allclose(value, expected_value, rtol=1e-5)
@@ -439,7 +439,7 @@ def test_blines_partition_trains_on_the_same_minibatches_in_every_update():
         return value, {"loss": value}
 
     tx, w0 = optax.sgd(0.1), jnp.zeros(3)
-    run = lambda fn, key: fn(loss, tx, w0, tx.init(w0), data, key, 2, 4)[0]  # noqa: E731
+    run = lambda fn, key: fn(loss, tx, w0, tx.init(w0), data, key, 2, 4)[0]
     a, b = (run(epochs_of_fixed_minibatches, jax.random.PRNGKey(k)) for k in (2, 3))
     np.testing.assert_array_equal(a, b)  # the update's key does not change the partition
     assert not np.allclose(*(run(sgd.epochs_of_minibatches, jax.random.PRNGKey(k)) for k in (2, 3)))

@@ -56,7 +56,7 @@ def test_vmapped_seeds_match_seeds_run_alone():
     for i in range(3):
         state, metrics = jax.jit(train)(keys[i])
         jax.tree.map(
-            lambda a, b: np.testing.assert_allclose(a[i], b, atol=1e-5, rtol=1e-5), batched_state.params, state.params
+            lambda a, b, i=i: np.testing.assert_allclose(a[i], b, atol=1e-5, rtol=1e-5), batched_state.params, state.params
         )
         np.testing.assert_allclose(batched_metrics["loss"][i], metrics["loss"], atol=1e-5, rtol=1e-4)
 
@@ -81,7 +81,7 @@ def test_hyperparameters_are_vmappable_data():
     assert len(traces) == 1  # one trace, one compile for all variants
     for i, lr in enumerate(lrs):
         alone = jax.jit(train)(key, jax.tree.map(jnp.asarray, smooth.replace(learning_rate=lr)))
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, atol=1e-5, rtol=1e-5), batched, alone)
+        jax.tree.map(lambda a, b, i=i: np.testing.assert_allclose(a[i], b, atol=1e-5, rtol=1e-5), batched, alone)
     kernel = batched["params"]["policy_net"]["Dense_0"]["kernel"]
     assert not np.allclose(kernel[0], kernel[2])
 

@@ -44,7 +44,7 @@ def test_grid_of_8_shaping_coefficients_x_8_seeds_is_one_compile_and_matches_one
         rows = slice(8 * i, 8 * (i + 1))
         np.testing.assert_allclose(grid.metrics["loss"][rows], result.metrics["loss"], rtol=1e-4, atol=1e-5)
         jax.tree.map(
-            lambda g, a: np.testing.assert_allclose(g[rows], a, atol=1e-5, rtol=1e-5),
+            lambda g, a, rows=rows: np.testing.assert_allclose(g[rows], a, atol=1e-5, rtol=1e-5),
             grid.state.params, result.state.params,
         )
     # the coefficient matters: shaping changes what is learned (the policies, not only the shaped

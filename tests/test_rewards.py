@@ -44,7 +44,7 @@ def test_noise_and_flip_statistics():
 def test_par_running_reference_is_an_ema_from_before_the_batch():
     t = R.par(reference=0.0, running=True, decay=0.5)
     r = jnp.full((4, 2), 2.0)
-    shaped, ref, metrics = run(t, rollout(r))
+    shaped, ref, _ = run(t, rollout(r))
     np.testing.assert_allclose(shaped, jax.nn.sigmoid(2.0), rtol=1e-6)  # reference 0 for batch 1
     np.testing.assert_allclose(ref, 1.0)  # 0.5 * 0 + 0.5 * 2
     shaped, ref, _ = run(t, rollout(r), state=ref)
@@ -89,7 +89,7 @@ def test_pbrs_hand_case_terminated_vs_truncated():
     r = np.zeros((3, 1))
     gamma = 0.9
     # step 1 terminates (Phi(s') counts as 0); step 2 is truncated (Phi(s') kept)
-    shaped, _, metrics = run(
+    shaped, _, _ = run(
         R.pbrs(phi, coef=2.0), rollout(r, terminated=col([0, 1, 0]), truncated=col([0, 0, 1]), obs=obs, next_obs=next_obs),
         gamma=gamma,
     )
@@ -102,7 +102,8 @@ def test_pbrs_shaped_return_telescopes_for_random_potentials():
     for trial in range(20):
         T, dim, gamma = int(rng.integers(2, 40)), 3, float(rng.uniform(0.5, 1.0))
         w1, w2 = rng.normal(size=(dim, 8)), rng.normal(size=8)
-        phi = lambda o, w1=jnp.asarray(w1), w2=jnp.asarray(w2): jnp.tanh(o @ w1) @ w2
+        w1, w2 = jnp.asarray(w1), jnp.asarray(w2)
+        phi = lambda o, w1=w1, w2=w2: jnp.tanh(o @ w1) @ w2  # bound now: each trial its own weights
         states = rng.normal(size=(T + 1, dim)).astype(np.float32)
         r = rng.normal(size=(T, 1)).astype(np.float32)
         d_T = float(trial % 2)  # the episode ends by termination or by truncation
@@ -144,7 +145,7 @@ def test_delayed_releases_at_episode_end_across_rollouts():
 def test_subgoal_bonus_pays_once_per_episode():
     next_obs = np.asarray([[[0.0, 0]], [[1.0, 0]], [[1.0, 0]], [[1.0, 0]], [[1.0, 0]]])
     t = R.subgoal_bonus(lambda o: o[0] > 0.5, bonus=10.0)
-    shaped, reached, metrics = run(t, rollout(np.zeros((5, 1)), terminated=col([0, 0, 1, 0, 0]), next_obs=next_obs))
+    shaped, reached, _ = run(t, rollout(np.zeros((5, 1)), terminated=col([0, 0, 1, 0, 0]), next_obs=next_obs))
     np.testing.assert_allclose(shaped, col([0, 10, 0, 10, 0]))  # again in the next episode, once
     assert bool(reached[0])
 
@@ -171,7 +172,7 @@ def test_weighted_sum_and_unknown_metric_key():
 def test_lagrangian_multiplier_ascends_and_projects_to_zero():
     cost = col([1, 0, 1, 0])  # cost rate 0.5
     t = R.lagrangian("cost", limit=0.2, lr=1.0)
-    shaped, lam, metrics = run(t, rollout(col([1, 1, 1, 1]), metrics={"cost": cost}))
+    shaped, lam, _ = run(t, rollout(col([1, 1, 1, 1]), metrics={"cost": cost}))
     np.testing.assert_allclose(shaped, col([1, 1, 1, 1]))  # lambda was 0 for this rollout
     np.testing.assert_allclose(lam, 0.3, rtol=1e-6)
     shaped, lam, _ = run(t, rollout(col([1, 1, 1, 1]), metrics={"cost": cost}), state=lam)

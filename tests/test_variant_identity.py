@@ -73,7 +73,7 @@ def final_reward_state(configs, reward):
 def assert_variant_equals_alone(batched, alone, index, tolerance=2e-5, what="variant"):
     """Variant ``index`` of a batched program equals its own run (to batching's float reordering),
     and differs from variant 0 by far more (so a read of variant 0's number would show)."""
-    pick = lambda tree, i: jax.tree.map(lambda x: np.asarray(x[i]), tree)  # noqa: E731
+    pick = lambda tree, i: jax.tree.map(lambda x: np.asarray(x[i]), tree)
     got, own, first = pick(batched, index), pick(alone, 0), pick(batched, 0)
     gap = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(own)))
     moved = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(own), jax.tree.leaves(first)))

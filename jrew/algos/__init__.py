@@ -6,7 +6,8 @@ A learner is one module with a ``LearnerConfig`` subclass and ``make(config, rew
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from jrew.algos import pg, ppo
 from jrew.algos.base import LearnerConfig, Trainer

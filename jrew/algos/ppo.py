@@ -26,7 +26,8 @@ after the epochs, as CleanRL's normalization wrapper has them do before the next
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -24,14 +24,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from jrew import plotting, stats  # noqa: E402
-from jrew import run_dir as files  # noqa: E402
-from jrew.bench.run import GROUPS_FILE, group_dir  # noqa: E402
-from jrew.bench.suite import Suite  # noqa: E402
+from jrew import plotting, stats
+from jrew import run_dir as files
+from jrew.bench.run import GROUPS_FILE, group_dir
+from jrew.bench.suite import Suite
 
 ALL_TASKS = "all tasks"
 

@@ -28,7 +28,8 @@ handle the stream plumbing; ``chain`` composes them.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -332,7 +333,7 @@ def stack_hparams(variants: Sequence[RewardTransform]) -> Any:
                 "hyperparameters (numbers). Train the others in separate runs, or give one transform a numeric "
                 "switch (e.g. a weight per term)."
             )
-    stack = lambda *xs: jnp.stack([jnp.asarray(x, jnp.float32) for x in xs])  # noqa: E731
+    stack = lambda *xs: jnp.stack([jnp.asarray(x, jnp.float32) for x in xs])
     return jax.tree.map(stack, *[v.hparams for v in variants])
 
 
@@ -378,7 +379,7 @@ def _key_name(entry) -> str:
 
 def _hparam_text(t: RewardTransform) -> str:
     leaves, _ = jax.tree_util.tree_flatten_with_path(t.hparams, is_leaf=is_data)
-    value = lambda x: repr(x) if is_data(x) else _number(x)  # noqa: E731
+    value = lambda x: repr(x) if is_data(x) else _number(x)
     return ", ".join(f"{'.'.join(_key_name(k) for k in path)}={value(x)}" for path, x in leaves)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import itertools
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -83,7 +84,7 @@ def tiered(thresholds: Sequence[float], values: Sequence[float]) -> RewardTransf
     thresholds, values = list(thresholds), list(values)
     if len(values) != len(thresholds) + 1:
         raise ValueError(f"tiered: need len(values) == len(thresholds) + 1, got {len(values)} and {len(thresholds)}")
-    if any(b < a for a, b in zip(thresholds, thresholds[1:])):
+    if any(b < a for a, b in itertools.pairwise(thresholds)):
         raise ValueError(f"tiered: thresholds must be ascending, got {thresholds}")
 
     def fn(p, r, batch):

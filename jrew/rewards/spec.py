@@ -25,7 +25,8 @@ import inspect
 import itertools
 import types
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from jrew.rewards import base, components, episodic, exploration, normalize, potential, preferences, shaping
 from jrew.rewards.settings import Fn
