@@ -63,8 +63,10 @@ def mean_ci(values: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
 def train_jrew(env: str, preset: str, seeds: int, total_steps: int | None, episodes: int,
                reward: str | None = None, env_kwargs=(), overrides: dict | None = None,
                run_dir: Path | None = None) -> dict:
-    """jrew at a preset; with ``run_dir`` checkpointed, and resumed when it already holds the run."""
-    config = presets.apply(preset, ppo.PPOConfig(env=env)).replace(**(overrides or {}))
+    """jrew at a preset (its config and its reward pipeline, unless ``reward`` is given); with
+    ``run_dir`` checkpointed, and resumed when it already holds the run."""
+    config, preset_reward = presets.preset(preset, ppo.PPOConfig(env=env))
+    config, reward = config.replace(**(overrides or {})), reward if reward is not None else preset_reward
     if total_steps is not None:
         config = config.replace(total_steps=int(total_steps))
     if env_kwargs:
@@ -177,7 +179,7 @@ def main() -> None:
             steps = budgets[env]
             backend = (("backend", args.brax_backend),)
             overrides = {"num_envs": args.ant_envs} if env == "brax/ant" and args.ant_envs else {}
-            out = train_jrew(env, "brax", args.seeds, steps, 128, f"scale({presets.REWARD_SCALING[env]})", backend,
+            out = train_jrew(env, "brax", args.seeds, steps, 128, None, backend,
                              overrides={**overrides, **settings})
             brax = train_brax(env, args.seeds, out["env_steps"], args.brax_backend, overrides)
             variant = "Brax notebook settings" + "".join(f", {k} {v}" for k, v in overrides.items()) + label

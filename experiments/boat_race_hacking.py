@@ -41,7 +41,7 @@ VARIANTS = {"visible": 0.0, "true (oracle)": 1.0}
 
 def visible_or_true(true_weight: float) -> R.RewardTransform:
     """``(1 - w) * r + w * r_true``: trains on the visible reward (w=0) or the true one (w=1)."""
-    return R.stateless(
+    return R.protocol.stateless(
         "visible_or_true",
         lambda p, r, batch: (1.0 - p["true_weight"]) * r + p["true_weight"] * batch.rollout.true_reward,
         {"true_weight": true_weight},

@@ -24,7 +24,7 @@ def train_methods(config, methods: dict[str, R.RewardTransform | list | None], s
     results = {}
     for name, reward in methods.items():
         variants = reward if isinstance(reward, list) else [reward]
-        print(f"[{name}] {' | '.join(R.describe(r) if r is not None else 'env reward' for r in variants)}", flush=True)
+        print(f"[{name}] {' | '.join(R.protocol.describe(r) if r is not None else 'env reward' for r in variants)}", flush=True)
         kwargs = {} if reward is None else {"reward": reward}
         run_dir = None if run_root is None else run_root / name
         results[name] = jrew.train(config, seeds=seeds, run_dir=run_dir, progress=progress, **kwargs)
@@ -53,7 +53,7 @@ def label_intrinsic_returns(rows: list[dict], config, methods: dict) -> None:
 
     for row in rows:
         reward = methods[row["method"]]
-        has_stream = reward is not None and R.INTRINSIC in R.streams_of(reward)
+        has_stream = reward is not None and R.protocol.INTRINSIC in R.protocol.streams_of(reward)
         episodic = has_stream and ppo.intrinsic_is_episodic(config, reward)
         row["intrinsic_return"] = ("episodic" if episodic else "running") if has_stream else "none"
 
@@ -62,7 +62,7 @@ def expert_run(config, expert_dir: Path, reward: R.RewardTransform | None = None
     """``expert_dir``, where one seed of ``config`` (on ``reward``) has been trained: by an earlier
     call, or now. Experiments that need an expert (demonstrations, feedback) share it this way."""
     if not run_dir.has_run(expert_dir):
-        print(f"[expert] training {config.env} ({R.describe(reward) if reward else 'env reward'}) into {expert_dir}",
+        print(f"[expert] training {config.env} ({R.protocol.describe(reward) if reward else 'env reward'}) into {expert_dir}",
               flush=True)
         jrew.train(config, seeds=1, run_dir=expert_dir, **({} if reward is None else {"reward": reward}))
     return expert_dir

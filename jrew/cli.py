@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import os
 import sys
 from pathlib import Path
@@ -191,27 +190,23 @@ def train_command(argv: list[str]) -> None:
     if known.preset is not None:  # again, with the preset's values as defaults: explicit flags win
         from jrew import presets
 
-        preset_config = presets.apply(known.preset, config_cls(env=config.env))
+        preset_config, preset_reward = presets.preset(known.preset, config_cls(env=config.env))
         args, config = _parse_train_args(config_cls, known.algo, rest, (RunArgs(), preset_config))
         print(f"preset {known.preset}: {', '.join(sorted(presets.fields(known.preset, config.env)))}")
-        if args.reward is None and config.env in presets.REWARD_SCALING:
-            args = dataclasses.replace(args, reward=f"scale({presets.REWARD_SCALING[config.env]})")
+        if args.reward is None and preset_reward is not None:
+            args = dataclasses.replace(args, reward=preset_reward)
             print(f"preset {known.preset}: reward {args.reward} (Brax's reward_scaling)")
+    from jrew import config as config_lib
     from jrew import evaluation, runner
-    from jrew.rewards import spec
+    from jrew.plan import expand
 
-    num_rewards = len(spec.parse(args.reward)) if args.reward is not None else 1
-    configs = [c for c in grid_configs(config, args.grid) for _ in range(num_rewards)]
+    plan = expand(config, grid=grid_flags(config, args.grid), reward=args.reward, seeds=args.seeds)
     run_dir = args.run_dir or Path("runs") / f"{config.env.replace('/', '_')}-{known.algo}"
     evaluate = (evaluation.Evaluation(args.eval_every, args.eval_episodes, not args.eval_stochastic)
                 if args.eval_every is not None else None)
-    from jrew import config as config_lib
-
-    callbacks = sinks(run_dir, args.tensorboard, args.wandb_project, args.wandb_mode, config_lib.to_dict(configs[0]))
-    result = runner.train(
-        configs, seeds=args.seeds, run_dir=run_dir, reward=args.reward, evaluation=evaluate,
-        chunk_updates=args.chunk_updates, until_update=args.until_update, callbacks=callbacks,
-    )
+    callbacks = sinks(run_dir, args.tensorboard, args.wandb_project, args.wandb_mode, config_lib.to_dict(plan.config))
+    result = runner.train(plan, run_dir=run_dir, evaluation=evaluate, chunk_updates=args.chunk_updates,
+                          until_update=args.until_update, callbacks=callbacks)
     _report(result, run_dir)
 
 
@@ -232,12 +227,12 @@ def _parse_train_args(config_cls, algo: str, argv: list[str], default=None):
     )
 
 
-def grid_configs(config, grids: tuple[str, ...]) -> list:
-    """``config`` once per point of the hyperparameter grids ``("name=v1,v2", ...)``, last varying fastest."""
+def grid_flags(config, grids: tuple[str, ...]) -> dict[str, list[float]]:
+    """``--grid name=v1,v2 ...`` as ``jrew.plan.expand``'s grid: ``{name: [v1, v2]}`` (numeric fields only)."""
     from jrew import config as config_lib
 
     numeric = {f.name for f in dataclasses.fields(config) if config_lib.is_numeric(f)}
-    axes = []
+    grid = {}
     for text in grids:
         name, sep, values = text.partition("=")
         name = name.strip().replace("-", "_")
@@ -247,10 +242,10 @@ def grid_configs(config, grids: tuple[str, ...]) -> list:
             raise ValueError(f"--grid {name!r} is not a numeric hyperparameter of {type(config).__name__}; "
                              f"gridable: {', '.join(sorted(numeric))}")
         try:
-            axes.append([(name, float(v)) for v in values.split(",")])
+            grid[name] = [float(v) for v in values.split(",")]
         except ValueError:
             raise ValueError(f"--grid {name}: values must be numbers, got {values!r}") from None
-    return [config.replace(**dict(point)) for point in itertools.product(*axes)]
+    return grid
 
 
 def resume_command(argv: list[str]) -> None:

@@ -90,6 +90,15 @@ def covered() -> set[str]:
     return {env for table in PRESETS.values() for env in table}
 
 
+def preset(name: str, config) -> tuple[Any, str | None]:
+    """``(config, reward)``: ``config`` with preset ``name``'s fields, and the reward pipeline (spec
+    text) the preset trains with, e.g. Brax's reward scaling ``scale(10.0)`` (None: the env reward)."""
+    env = config.env
+    family = next((n for n, table in PRESETS.items() if env in table), None) if name == "auto" else name
+    scaling = REWARD_SCALING.get(env) if family == "brax" else None
+    return apply(name, config), (f"scale({scaling})" if scaling is not None else None)
+
+
 def apply(name: str, config):
     """``config`` with preset ``name``'s fields for ``config.env`` (fields it lacks are left out)."""
     own = {f.name for f in dataclasses.fields(config)}

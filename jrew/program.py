@@ -27,9 +27,9 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jrew import rewards
 from jrew.algos.base import Trainer, check_contract
 from jrew.config import is_numeric
+from jrew.plan import Plan
 
 RUN_AXIS = "runs"
 
@@ -58,33 +58,6 @@ def map_local_runs(f: Callable, in_axes: tuple[int | None, ...], runs_per_device
     return single_run
 
 
-@dataclasses.dataclass(frozen=True)
-class RunAxis:
-    """Which (variant, seed) each run is: variant-major, every variant with the same seeds."""
-
-    seeds_per_variant: tuple[int, ...]
-    num_variants: int
-
-    # derived once: the host loop reads them after every chunk
-    @functools.cached_property
-    def seeds(self) -> list[int]:
-        return list(self.seeds_per_variant) * self.num_variants
-
-    @functools.cached_property
-    def variants(self) -> np.ndarray:
-        return np.repeat(np.arange(self.num_variants), len(self.seeds_per_variant))
-
-    def __len__(self) -> int:
-        return self.num_variants * len(self.seeds_per_variant)
-
-    @functools.cached_property
-    def labels(self) -> list[str]:
-        """How errors name run i: its seed, and its reward variant when there are several."""
-        if self.num_variants == 1:
-            return [str(seed) for seed in self.seeds]
-        return [f"variant {v} seed {seed}" for v, seed in zip(self.variants, self.seeds)]
-
-
 def stack_configs(configs: Sequence[Any]) -> Any:
     """Config variants as one config with a leading variant axis on its numeric leaves.
 
@@ -106,33 +79,27 @@ def stack_configs(configs: Sequence[Any]) -> Any:
 
 
 class Program:
-    """``init`` and ``chunk`` of one learner over a run axis, each compiled once.
+    """``init`` and ``chunk`` of one learner over the runs of a ``Plan``, each compiled once.
 
-    Variant ``v`` trains with ``configs[v]``'s numbers and ``reward_variants[v]``'s pipeline
-    numbers; both lists share the trainer's structure (static fields, transform structure).
+    Variant ``v`` trains with ``plan.configs[v]``'s numbers and ``plan.rewards[v]``'s pipeline
+    numbers; every variant shares the trainer's structure (static fields, transform structure).
     """
 
-    def __init__(self, trainer: Trainer, name: str, reward_variants: Sequence[rewards.RewardTransform],
-                 seeds: Sequence[int], chunk_updates: int, configs: Sequence[Any] | None = None,
+    def __init__(self, trainer: Trainer, name: str, plan: Plan, chunk_updates: int,
                  devices: Sequence[jax.Device] | None = None):
         if chunk_updates < 1:
             raise ValueError(f"chunk_updates must be >= 1, got {chunk_updates}")
-        configs = list(configs) if configs is not None else [trainer.config] * len(reward_variants)
-        if len(configs) != len(reward_variants):
-            raise ValueError(f"{len(configs)} config variants for {len(reward_variants)} reward variants; "
-                             "give one of each per variant")
-        self.trainer, self.name = trainer, name
-        self.runs = RunAxis(tuple(seeds), len(reward_variants))
+        self.trainer, self.name, self.plan = trainer, name, plan
         self.chunk_updates = min(chunk_updates, trainer.num_updates)
-        per_run = lambda x: np.repeat(np.asarray(x), len(seeds), axis=0)
+        per_run = lambda x: np.repeat(np.asarray(x), len(plan.seeds), axis=0)  # variant-major
         self.inputs = (  # per real run, on the host: keys, config numbers, reward numbers
-            np.asarray(seed_keys(self.runs.seeds)),
-            jax.tree.map(per_run, stack_configs(configs)),
-            jax.tree.map(per_run, rewards.stack_hparams(reward_variants)),
+            np.asarray(seed_keys(plan.run_seeds)),
+            jax.tree.map(per_run, plan.stacked_configs),
+            jax.tree.map(per_run, plan.stacked_rewards),
         )
         self.mesh = run_mesh(devices)
         self.by_run, self.replicated = NamedSharding(self.mesh, P(RUN_AXIS)), NamedSharding(self.mesh, P())
-        num_runs = len(self.runs)
+        num_runs = plan.num_runs
         self.num_padded = -(-num_runs // self.mesh.size) * self.mesh.size
         self._padding = np.concatenate([np.arange(num_runs), np.zeros(self.num_padded - num_runs, int)])
 
@@ -148,7 +115,7 @@ class Program:
 
     @property
     def padded(self) -> bool:
-        return self.num_padded != len(self.runs)
+        return self.num_padded != self.plan.num_runs
 
     def initial_state(self) -> Any:
         """The state of every run, padded and split over the mesh."""
@@ -172,7 +139,7 @@ class Program:
     def fetch(self, x: jax.Array) -> np.ndarray:
         """A run-major array of the program on the host, real runs only (gathered from all processes)."""
         host = multihost_utils.process_allgather(x, tiled=True) if jax.process_count() > 1 else np.asarray(x)
-        return host[: len(self.runs)]
+        return host[: self.plan.num_runs]
 
     def _global(self, x: np.ndarray) -> jax.Array:
         return jax.make_array_from_callback(x.shape, self.by_run, lambda index: x[index])
@@ -182,7 +149,16 @@ class Program:
         lowered = self._chunk.lower(state, np.ones((self.chunk_updates,), bool))
         metrics = lowered.out_info[1]  # [runs, K] per metric
         check_contract(self.name, state, {k: jax.ShapeDtypeStruct(v.shape[2:], v.dtype) for k, v in metrics.items()})
+        self._check_export(state)
         return lowered.compile()
+
+    def _check_export(self, state: Any) -> None:
+        """The learner's ``policy_of`` exports a run of this very state (``jrew.policy.check_policy_of``)."""
+        from jrew import algos, policy
+
+        one_run = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), state)
+        policy.check_policy_of(self.name, algos.by_name(self.name).policy_of, self.trainer.config, one_run,
+                               self.trainer.env)
 
     def _run_chunk(self, state, active):
         """``K`` updates; inactive slots (past the end) pass the state through unchanged."""

@@ -39,12 +39,12 @@ INDEX_COLUMNS = ("update", "env_steps", "variant", "seed")
 
 @dataclasses.dataclass(frozen=True)
 class RunRecord:
-    """What config.json holds."""
+    """What config.json holds: the plan (``jrew.plan.Plan.to_json``), the chunk size and the evaluation."""
 
     algo: str  # the learner's registered name
     config: dict[str, Any]  # the learner config, as jrew.config.to_dict writes it
     seeds: list[int]  # the seeds of each reward variant
-    rewards: list[str]  # jrew.rewards.describe of each reward variant
+    rewards: list[str]  # jrew.rewards.protocol.describe of each reward variant
     chunk_updates: int  # updates per compiled chunk (= metrics and checkpoint interval)
     config_variants: list[dict[str, Any]] | None = None  # per variant, when hyperparameters vary
     reward_spec: str | None = None  # the pipeline as text (jrew.rewards.spec): resume rebuilds it
@@ -64,6 +64,15 @@ def read_config(run_dir: str | Path) -> RunRecord:
     saved = json.loads(path.read_text())
     optional = {f.name: saved[f.name] for f in dataclasses.fields(RunRecord) if f.name in saved}
     return RunRecord(**{"rewards": [], **optional})
+
+
+def read_plan(run_dir: str | Path, config_cls: type, reward=None, pipelines: bool = True):
+    """The ``jrew.plan.Plan`` config.json holds; pipelines from its spec text or from ``reward``
+    (the same Python-built pipelines again), or none with ``pipelines=False`` (the layout only)."""
+    from jrew.plan import Plan
+
+    return Plan.from_json(dataclasses.asdict(read_config(run_dir)), config_cls, reward, where=str(run_dir),
+                          pipelines=pipelines)
 
 
 def has_run(run_dir: Path) -> bool:

@@ -9,8 +9,6 @@ training state, so an interrupted run loses at most one chunk and resumes bit-id
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -24,14 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import envs
 from jrew import algos, distributed, rewards
-from jrew import config as config_lib
 from jrew import evaluation as evaluation_lib
 from jrew import run_dir as files
 from jrew.algos.base import loss_metrics
 from jrew.checkpoints import Checkpoints
 from jrew.evaluation import Evaluation, evaluator
+from jrew.plan import Plan, expand
 from jrew.program import Program, seed_keys
-from jrew.rewards import spec
 
 __all__ = ["Callback", "Chunk", "RunResult", "TrainingDivergedError", "resume", "seed_keys", "train", "trained_policy"]
 
@@ -75,6 +72,7 @@ class RunResult:
     train_seconds: float
     chunk_seconds: list[float] = dataclasses.field(default_factory=list)  # wall time of each full chunk
     variants: np.ndarray | None = None
+    plan: Plan | None = None  # what was trained: variants x seeds
 
     def final(self, name: str = "true_return") -> np.ndarray:
         """Per-run value of ``name`` at the last update."""
@@ -82,7 +80,7 @@ class RunResult:
 
     def by_variant(self, name: str = "true_return") -> np.ndarray:
         """``name`` as ``[num_variants, num_seeds, num_updates]``."""
-        num_variants = int(self.variants.max()) + 1 if self.variants is not None else 1
+        num_variants = self.plan.num_variants if self.plan is not None else 1
         return self.metrics[name].reshape(num_variants, -1, self.metrics[name].shape[-1])
 
     @property
@@ -93,7 +91,7 @@ class RunResult:
 
 
 def train(
-    config: algos.LearnerConfig | Sequence[algos.LearnerConfig],
+    config: algos.LearnerConfig | Sequence[algos.LearnerConfig] | Plan,
     seeds: int | Sequence[int] = 8,
     run_dir: str | Path | None = None,
     *,
@@ -109,14 +107,15 @@ def train(
     """Trains ``config`` (its class picks the learner) for every seed and variant in one program.
 
     Args:
-      config: a learner config, or a list of variants that differ only in numeric
-        hyperparameters (e.g. learning rates): one program for all.
+      config: a ``jrew.plan.Plan`` (variants x seeds, from ``jrew.plan.expand``; then ``seeds``,
+        ``reward`` and ``variant_labels`` are its own), a learner config, or a list of variants
+        that differ only in numeric hyperparameters (e.g. learning rates): one program for all.
       seeds: a count N (seeds 0..N-1) or an explicit list; seed s uses ``PRNGKey(s)``.
       reward: a reward transform; a list of variants that differ only in their numbers (e.g.
         ``[pbrs(phi, coef=c) for c in coefs]``); or a reward spec string such as
         ``"pbrs(potential=deep_sea.column, coef=[0, 0.5])"`` (``jrew.rewards.spec``; a grid is
         several variants), which config.json records so that ``resume`` needs no Python. Config
-        and reward variants pair up (one of either is shared by all).
+        and reward variants pair up as ``jrew.plan`` says (one of either is shared by all).
       evaluation: evaluation episodes on a schedule (``jrew.evaluation.Evaluation``), logged as
         ``eval/...`` metrics beside the training-episode returns.
       run_dir: where config, metrics and checkpoints go; None keeps everything in memory.
@@ -128,35 +127,24 @@ def train(
       devices: the devices the runs are split over (``jrew.program``); default: all of them, of
         every process. Results do not depend on it beyond float rounding.
     """
-    configs = [config] if isinstance(config, algos.LearnerConfig) else list(config)
-    if not configs:
-        raise ValueError("config must be a learner config or a non-empty list of them")
-    algorithm = algos.for_config(configs[0])
-    seed_list = _as_seed_list(seeds)
+    if isinstance(config, Plan):
+        plan = config
+    else:
+        plan = expand(config if isinstance(config, algos.LearnerConfig) else list(config), reward=reward,
+                      seeds=seeds, labels=variant_labels)
+    algorithm = algos.for_config(plan.config)
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None and files.has_run(run_path):
         raise FileExistsError(f"{run_path} already holds a run; use `jrew resume {run_path}` or a new --run-dir")
     distributed.barrier("jrew-train-checked")  # every process has looked before process 0 writes
-    spec_text = reward if isinstance(reward, str) else None
-    configs, variants, labels = _pair_variants(configs, reward)
-    if variant_labels is not None:
-        if len(variant_labels) != len(variants):
-            raise ValueError(f"{len(variant_labels)} variant_labels for {len(variants)} variants")
-        labels = list(variant_labels)
-    trainer = algorithm.make(configs[0], variants[0])
+    trainer = algorithm.make(plan.config, plan.rewards[0])
     chunk = default_chunk(trainer.num_updates)
     chunk_updates = chunk_updates or (evaluation.chunk_updates(chunk) if evaluation else chunk)
-    program = Program(trainer, algorithm.name, variants, seed_list, chunk_updates, configs, devices)
-    loop = _HostLoop(program, run_path, evaluation, callbacks, labels if len(labels) > 1 else ())
+    program = Program(trainer, algorithm.name, plan, chunk_updates, devices)
+    loop = _HostLoop(program, run_path, evaluation, callbacks)
     if run_path is not None:
-        varied = len({config_lib.dumps(c) for c in configs}) > 1
-        record = files.RunRecord(
-            algo=algorithm.name, config=config_lib.to_dict(configs[0]), seeds=seed_list,
-            rewards=[rewards.describe(v) for v in variants], chunk_updates=program.chunk_updates,
-            config_variants=[config_lib.to_dict(c) for c in configs] if varied else None, reward_spec=spec_text,
-            variant_labels=labels if len(labels) > 1 else None,
-            evaluation=dataclasses.asdict(evaluation) if evaluation else None,
-        )
+        record = files.RunRecord(**plan.to_json(algorithm.name), chunk_updates=program.chunk_updates,
+                                 evaluation=dataclasses.asdict(evaluation) if evaluation else None)
         if distributed.is_writer():
             files.write_config(run_path, record)
     return loop.run(program.initial_state(), 0, _stop(trainer, until_update), progress)
@@ -174,14 +162,14 @@ def resume(run_dir: str | Path, *, reward: RewardArg = None, until_update: int |
     holds the real runs only, so it resumes on any number of ``devices``.
     """
     loop, state, step = _restore_latest(Path(run_dir), reward, callbacks, devices)
-    history = files.metrics_until(loop.run_dir, step, len(loop.program.runs))
+    history = files.metrics_until(loop.run_dir, step, loop.program.plan.num_runs)
     distributed.barrier("jrew-resume-read")  # every process has read the metrics before process 0 trims them
     if distributed.is_writer():
         files.trim_metrics(loop.run_dir, step)
         if history:  # the summary the next chunk's values update
-            runs = loop.program.runs
-            loop.summary = files.summarize(history, step, loop.program.trainer.steps_per_update, runs.variants,
-                                           runs.seeds)
+            plan = loop.program.plan
+            loop.summary = files.summarize(history, step, loop.program.trainer.steps_per_update, plan.run_variants,
+                                           plan.run_seeds)
     return loop.run(state, step, _stop(loop.program.trainer, until_update), progress,
                     {k: [v] for k, v in history.items()})
 
@@ -203,11 +191,10 @@ class _HostLoop:
     """Drives a program chunk by chunk, with the run directory's files and checkpoints."""
 
     def __init__(self, program: Program, run_dir: Path | None, evaluation: Evaluation | None = None,
-                 callbacks: Sequence[Callback] = (), variant_labels: Sequence[str] = ()):
+                 callbacks: Sequence[Callback] = ()):
         self.program, self.run_dir, self.evaluation = program, run_dir, evaluation
         # logging happens once, in process 0, under jax.distributed
         self.callbacks = tuple(callbacks) if distributed.is_writer() else ()
-        self.variant_labels = tuple(variant_labels)
         self.evaluate = evaluator(program.trainer, evaluation) if evaluation is not None else None
         self.checkpoints = Checkpoints(run_dir) if run_dir is not None else None
         self.last_saved: int | None = None
@@ -216,7 +203,7 @@ class _HostLoop:
     def run(self, state, start: int, stop: int, progress: bool, history: dict[str, list] | None = None) -> RunResult:
         """Runs updates ``start..stop``; returns the state and all metrics so far."""
         program, history = self.program, history if history is not None else {}
-        K, steps_per_update, num_runs = program.chunk_updates, program.trainer.steps_per_update, len(program.runs)
+        K, steps_per_update, num_runs = program.chunk_updates, program.trainer.steps_per_update, program.plan.num_runs
         t0 = time.perf_counter()
         compiled = program.compile(state) if start < stop else None
         compile_seconds, train_seconds, chunk_seconds = time.perf_counter() - t0, 0.0, []
@@ -233,7 +220,7 @@ class _HostLoop:
                     train_seconds += time.perf_counter() - t
                     if active.all():
                         chunk_seconds.append(time.perf_counter() - t)
-                    check_finite(metrics, update, program.runs.labels, steps_per_update, self._checkpoint_note())
+                    check_finite(metrics, update, program.plan.run_labels, steps_per_update, self._checkpoint_note())
                     state, first, update = new_state, update, update + int(active.sum())
                     if self.evaluate is not None:
                         metrics.update(self._evaluation(state, first, update))
@@ -249,16 +236,17 @@ class _HostLoop:
         merged = {k: np.concatenate(v, axis=1) for k, v in history.items()}
         num = next(iter(merged.values())).shape[1] if merged else 0
         env_steps = (np.arange(update - num, update) + 1) * steps_per_update
-        return RunResult(program.real_runs(state), merged, env_steps, program.runs.seeds, self.run_dir, compile_seconds, train_seconds,
-                         chunk_seconds, program.runs.variants)
+        return RunResult(program.real_runs(state), merged, env_steps, program.plan.run_seeds, self.run_dir,
+                         compile_seconds, train_seconds, chunk_seconds, program.plan.run_variants, program.plan)
 
     def _record(self, state, metrics: dict[str, np.ndarray], first: int, update: int, history: dict) -> None:
         """After a chunk: metrics and summary to the run directory and history, then the checkpoint
         (so the metrics never trail it)."""
-        runs, steps_per_update = self.program.runs, self.program.trainer.steps_per_update
+        plan, steps_per_update = self.program.plan, self.program.trainer.steps_per_update
         if self.run_dir is not None and distributed.is_writer():
-            files.append_metrics(self.run_dir, metrics, first, steps_per_update, runs.variants, runs.seeds)
-            self.summary = files.summarize(metrics, update, steps_per_update, runs.variants, runs.seeds, self.summary)
+            files.append_metrics(self.run_dir, metrics, first, steps_per_update, plan.run_variants, plan.run_seeds)
+            self.summary = files.summarize(metrics, update, steps_per_update, plan.run_variants, plan.run_seeds,
+                                           self.summary)
             files.write_summary(self.run_dir, self.summary)
         for name, values in metrics.items():
             history.setdefault(name, []).append(values)
@@ -267,13 +255,13 @@ class _HostLoop:
             self.last_saved = update
         if self.callbacks:
             steps = (np.arange(first, update) + 1) * steps_per_update
-            chunk = Chunk(first, update, steps, metrics, runs.seeds, runs.variants, self.variant_labels)
+            chunk = Chunk(first, update, steps, metrics, plan.run_seeds, plan.run_variants, plan.named_variants)
             for callback in self.callbacks:
                 callback(chunk)
 
     def _evaluation(self, state, before: int, after: int) -> dict[str, np.ndarray]:
         """The chunk's evaluation columns: results at its last update when one is due, else NaN."""
-        num_runs, num_updates = len(self.program.runs), after - before
+        num_runs, num_updates = self.program.plan.num_runs, after - before
         if not self.evaluation.due(before, after, self.program.trainer.num_updates):
             return evaluation_lib.empty(num_runs, num_updates)
         results = {name: self.program.fetch(values) for name, values in self.evaluate(state).items()}
@@ -328,19 +316,11 @@ def _restore_latest(run_path: Path, reward: RewardArg, callbacks: Sequence[Callb
     """The run in ``run_path`` at its latest checkpoint: (loop, batched state, update step)."""
     record = files.read_config(run_path)
     algorithm = algos.by_name(record.algo)
-    configs = [config_lib.from_dict(algorithm.config_cls, c) for c in (record.config_variants or [record.config])]
-    if reward is None and record.reward_spec is not None:
-        reward = record.reward_spec
-    configs, variants, _ = _pair_variants(configs, reward, len(record.rewards) or 1)
-    given = [rewards.describe(v) for v in variants]
-    if record.rewards and given != record.rewards:
-        raise ValueError(f"{run_path} was trained with reward {record.rewards}, but was given {given}"
-                         f"{_first_setting_difference(record.rewards, given)}; pass the same reward= (a pipeline "
-                         "given as a spec string is rebuilt without it; data such as demonstrations must be the same)")
-    program = Program(algorithm.make(configs[0], variants[0]), algorithm.name, variants, record.seeds,
-                      record.chunk_updates, configs, devices)
+    plan = files.read_plan(run_path, algorithm.config_cls, reward)
+    program = Program(algorithm.make(plan.config, plan.rewards[0]), algorithm.name, plan, record.chunk_updates,
+                      devices)
     evaluation = Evaluation(**record.evaluation) if record.evaluation else None
-    loop = _HostLoop(program, run_path, evaluation, callbacks, record.variant_labels or ())
+    loop = _HostLoop(program, run_path, evaluation, callbacks)
     step = loop.checkpoints.latest_step()
     if step is None:  # stopped before its first checkpoint: config.json holds all it needs to start over
         return loop, program.initial_state(), 0
@@ -348,68 +328,10 @@ def _restore_latest(run_path: Path, reward: RewardArg, callbacks: Sequence[Callb
     return loop, program.place(loop.checkpoints.restore(step, program.abstract_state())), step
 
 
-def _first_setting_difference(trained: list[str], given: list[str]) -> str:
-    """``: variant i's <setting> is X, was Y`` for the first ``name=value`` of two descriptions
-    that differs (e.g. a dataset's content hash), or nothing when they differ in structure."""
-    for i, (a, b) in enumerate(zip(trained, given)):
-        settings = [dict(re.findall(r"(\w+)=((?:sha256:\w+(?:\[[^\]]*\])?)|[^,()]+)", text)) for text in (a, b)]
-        for name in settings[0]:
-            if name in settings[1] and settings[0][name] != settings[1][name]:
-                variant = f"variant {i}'s " if len(trained) > 1 else ""
-                return f" ({variant}{name} is {settings[1][name]}, was {settings[0][name]})"
-    return ""
-
-
 def _stop(trainer, until_update: int | None) -> int:
     return trainer.num_updates if until_update is None else min(int(until_update), trainer.num_updates)
-
-
-def _as_seed_list(seeds: int | Sequence[int]) -> list[int]:
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if not seed_list:
-        raise ValueError(f"seeds must be a positive count or a non-empty list, got {seeds!r}")
-    if len(set(seed_list)) != len(seed_list):
-        raise ValueError(f"seeds must be distinct, got {seed_list}")
-    return seed_list
 
 
 def default_chunk(num_updates: int) -> int:
     """About 20 progress/checkpoint points per run, never more than 100 updates per chunk."""
     return max(1, min(100, -(-num_updates // 20)))
-
-
-def _pair_variants(configs: list, reward: RewardArg | str, num_variants: int = 1) -> tuple[list, list, list[str]]:
-    """Config and reward variants paired up, with labels: one of either is shared by all, and
-    reward variants repeat (tile) when there are more configs (a config x reward grid, config-major)."""
-    if isinstance(reward, str):
-        parsed = spec.parse(reward)
-        variants, reward_labels = [v.transform for v in parsed], [v.label for v in parsed]
-    else:
-        variants = _as_variants(reward)
-        reward_labels = [f"reward {i}" if len(variants) > 1 else "" for i in range(len(variants))]
-    n = max(len(configs), len(variants), num_variants)
-    if len(configs) not in (1, n) or n % len(variants):
-        raise ValueError(f"{len(configs)} config variants and {len(variants)} reward variants do not pair up; "
-                         "give one of either, as many of both, or a multiple of the rewards' count of configs")
-    configs, variants = configs * (n // len(configs)), variants * (n // len(variants))
-    reward_labels = reward_labels * (n // len(reward_labels))
-    config_labels = _config_labels(configs)
-    labels = [",".join(x for x in (r, c) if x) for r, c in zip(reward_labels, config_labels)]
-    rewards.stack_hparams(variants)  # raises if the variants differ in more than numbers
-    return configs, variants, labels
-
-
-def _config_labels(configs: list) -> list[str]:
-    """``name=value`` of the numeric fields that differ between config variants."""
-    dicts = [config_lib.to_dict(c) for c in configs]
-    varied = [k for k in dicts[0] if len({json.dumps(d[k]) for d in dicts}) > 1]
-    return [",".join(f"{k}={d[k]:g}" if isinstance(d[k], float) else f"{k}={d[k]}" for k in varied) for d in dicts]
-
-
-def _as_variants(reward: RewardArg) -> list[rewards.RewardTransform]:
-    if reward is None:
-        return [rewards.identity()]
-    variants = [reward] if isinstance(reward, rewards.RewardTransform) else list(reward)
-    if not variants:
-        raise ValueError("reward must be a RewardTransform, a reward spec string or a non-empty list of transforms")
-    return variants

@@ -19,6 +19,7 @@ import numpy as np
 import jrew
 from jrew import algos
 from jrew.algos import ppo
+from jrew.plan import expand
 from jrew.program import Program
 
 CONFIG = ppo.PPOConfig(total_steps=4 * 512)
@@ -31,7 +32,7 @@ def metrics_of(result) -> dict:
 def mesh(run_dir: Path) -> dict:
     devices = jax.devices()
     program = Program(algos.for_config(CONFIG).make(CONFIG, jrew.rewards.identity()), "ppo",
-                      [jrew.rewards.identity()], [0, 1, 2], 2)
+                      expand(CONFIG, seeds=[0, 1, 2]), 2)
     leaf = jax.tree.leaves(program.initial_state())[0]
     layout = {"padded_runs": leaf.shape[0], "devices_holding_state": len(leaf.sharding.device_set)}
     # 3 seeds over 8 devices (padded to 8) for 2 updates, then resumed on 1 device for 2 more

@@ -37,14 +37,14 @@ def spec(traj, num_actions=2):
 
 
 def run(transform, traj, state=None, gamma=0.9, key=None, value_fn=None, valid=None, reset=None,
-        stream=R.EXTRINSIC):
+        stream=R.protocol.EXTRINSIC):
     """``(reward, state, metrics)`` of one apply; ``reward`` is the stream ``stream`` (``key``: PRNGKey(0) by default)."""
     key = jax.random.PRNGKey(0) if key is None else key
-    hparams = R.as_hparams(transform.hparams)
+    hparams = R.protocol.as_hparams(transform.hparams)
     state = transform.init(hparams, jax.random.PRNGKey(1), spec(traj)) if state is None else state
-    batch = R.RewardBatch.create(traj, R.streams_of(transform), jnp.float32(gamma), key, valid=valid, reset=reset,
+    batch = R.protocol.RewardBatch.create(traj, R.protocol.streams_of(transform), jnp.float32(gamma), key, valid=valid, reset=reset,
                                  value_fn=value_fn, spec=spec(traj))
-    rewards, state, metrics = R.apply_checked(transform, hparams, state, batch)
+    rewards, state, metrics = R.protocol.apply_checked(transform, hparams, state, batch)
     return rewards[stream], state, metrics
 
 

@@ -34,8 +34,8 @@ def test_spec_builds_the_same_pipeline_as_python():
     text = "chain(normalize_returns(), pbrs(potential=deep_sea.column, coef=0.5))"
     built = spec.parse_one(text)
     by_hand = R.chain(R.normalize_returns(), R.pbrs(envs.named.deep_sea_column, coef=0.5))
-    assert R.describe(built) == R.describe(by_hand)
-    R.stack_hparams([built, by_hand])  # one program: same structure and static settings
+    assert R.protocol.describe(built) == R.protocol.describe(by_hand)
+    R.protocol.stack_hparams([built, by_hand])  # one program: same structure and static settings
 
 
 def test_spec_grids_multiply_and_label_their_values():
@@ -43,7 +43,7 @@ def test_spec_grids_multiply_and_label_their_values():
     assert len(variants) == 6
     assert variants[1].label == "scale.factor=1,clip.high=1"
     assert [v.transform.parts[1].hparams["high"] for v in variants[:3]] == [0.5, 1, 2]
-    R.stack_hparams([v.transform for v in variants])  # numbers only: one program
+    R.protocol.stack_hparams([v.transform for v in variants])  # numbers only: one program
     assert len(spec.parse("tiered(thresholds=[0.5, 1.0], values=[0, 1, 2])")) == 1  # a sequence, not a grid
 
 

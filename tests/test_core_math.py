@@ -117,7 +117,7 @@ def hand_data(streams=1):
     traj = SimpleNamespace(reward=jnp.asarray(h["r"], jnp.float32)[:, None], value=extend(h["v"]),
                            terminated=term, truncated=trunc, done=jnp.maximum(term, trunc))
     return SimpleNamespace(traj=traj, next_values=extend(h["v_next"]),
-                           rewards={R.EXTRINSIC: traj.reward, "intrinsic": 0.5 * traj.reward})
+                           rewards={R.protocol.EXTRINSIC: traj.reward, "intrinsic": 0.5 * traj.reward})
 
 
 @pytest.mark.parametrize("estimator", ["gae", "monte_carlo"])

@@ -89,7 +89,7 @@ def test_e3b_matches_the_reference_loop_within_and_across_rollouts():
     traj, ridge, embed = e3b_case(), 0.5, 4
     # learning_rate 0 keeps the encoder fixed, so both halves below see the same phi
     transform = R.e3b(coef=1.0, ridge=ridge, hidden_sizes=(16,), embed_size=embed, learning_rate=0.0)
-    hp = R.as_hparams(transform.hparams)
+    hp = R.protocol.as_hparams(transform.hparams)
     state = transform.init(hp, jax.random.PRNGKey(1), spec(traj))
     bonus, _, _ = run(transform, traj, state=state)
     phi = encoder_phi(state, traj.obs, embed)
@@ -109,7 +109,7 @@ def test_e3b_next_state_form_equals_phi_next_c_inverse_phi_next_with_c_reinverte
     traj, ridge, embed = e3b_case(), 0.5, 4
     done = np.asarray(traj.terminated)
     transform = R.e3b(coef=1.0, ridge=ridge, hidden_sizes=(16,), embed_size=embed, score="next")
-    hp = R.as_hparams(transform.hparams)
+    hp = R.protocol.as_hparams(transform.hparams)
     state = transform.init(hp, jax.random.PRNGKey(1), spec(traj))
     bonus, new_state, _ = run(transform, traj, state=state)
     phi = encoder_phi(state, traj.next_obs, embed)
@@ -202,7 +202,7 @@ def test_rnd_scores_a_rollout_under_statistics_that_include_it():
     the rollout joins the observation statistics first, then is whitened by them and scored."""
     obs = 3.0 + 2.0 * np.random.default_rng(5).normal(size=(6, 2, 3)).astype(np.float32)
     transform = R.rnd(hidden_sizes=(8,), feature_size=4)
-    hp = R.as_hparams(transform.hparams)
+    hp = R.protocol.as_hparams(transform.hparams)
     state = transform.init(hp, jax.random.PRNGKey(1), spec(rollout(np.zeros((6, 2)), next_obs=obs)))
     bonus, new, metrics = run(transform, rollout(np.zeros((6, 2)), next_obs=obs), state=state)
     np.testing.assert_allclose(new["obs_stats"].mean, obs.reshape(-1, 3).mean(0), rtol=1e-5)
@@ -296,8 +296,8 @@ def test_bad_bonus_settings_are_named():
     with pytest.raises(ValueError, match="spec"):
         t = R.e3b()
         traj = rollout(np.zeros((2, 1)))
-        hp = R.as_hparams(t.hparams)
-        batch = R.RewardBatch.create(traj, ("extrinsic",), 0.9, jax.random.PRNGKey(0))
+        hp = R.protocol.as_hparams(t.hparams)
+        batch = R.protocol.RewardBatch.create(traj, ("extrinsic",), 0.9, jax.random.PRNGKey(0))
         t.apply(hp, t.init(hp, jax.random.PRNGKey(0), spec(traj)), batch)
 
 

@@ -13,7 +13,8 @@ from flax import struct
 
 import envs
 import jrew
-from jrew import algos, cli, runner
+from jrew import algos, cli, distributions, runner
+from jrew import policy as policy_lib
 from jrew import rewards as R
 from jrew.algos import base, pg
 from jrew.algos.collect import collect
@@ -89,18 +90,30 @@ def make_greedy(config: GreedyConfig, reward=None) -> base.Trainer:
     return base.Trainer(config, env, init, update, config.num_updates, config.steps_per_update, act)
 
 
+def greedy_policy_of(config: GreedyConfig, saved) -> policy_lib.InferencePolicy:
+    """The export part of the contract: the logits are the whole policy."""
+    return policy_lib.InferencePolicy({"kind": "constant_logits"}, {"logits": saved["logits"]})
+
+
+def constant_logits_head(spec, action_space, env_name):
+    dist = distributions.for_action_space(action_space, "auto", env_name)
+    return (lambda params, obs: jnp.broadcast_to(params["logits"], (*obs.shape[:-1], dist.head_size))), dist
+
+
 @pytest.fixture
 def registered():
     """Registers learners for one test and removes them after it."""
     names = []
 
-    def register(name, config_cls, make):
-        algos.register(name, config_cls, make)
+    def register(name, config_cls, make, policy_of=greedy_policy_of):
+        algos.register(name, config_cls, make, policy_of)
         names.append(name)
 
+    policy_lib.register_head("constant_logits", constant_logits_head)
     yield register
     for name in names:
-        algos.ALGORITHMS.pop(name)
+        algos.ALGORITHMS.pop(name, None)
+    policy_lib.HEADS.pop("constant_logits")
 
 
 def test_a_third_learner_is_one_file_and_one_registry_line(registered, tmp_path, capsys):
@@ -116,6 +129,27 @@ def test_a_third_learner_is_one_file_and_one_registry_line(registered, tmp_path,
     args = ["train", "--algo", "greedy", "--seeds", "2", "--total-steps", "256", "--run-dir", str(tmp_path / "cli")]
     assert cli.main(args) == 0
     assert "final true return over 2 seeds" in capsys.readouterr().out
+    # exported through the contract's policy_of, and loaded back without the learner's code
+    policy = jrew.load_policy(policy_lib.export(tmp_path / "r", run=1))
+    assert policy.spec["kind"] == "constant_logits" and policy.spec["source"]["seed"] == 1
+    np.testing.assert_array_equal(policy.params["logits"], resumed.state.logits[1])
+    action = policy.act(jnp.zeros(4), deterministic=True)
+    assert int(action) == int(jnp.argmax(resumed.state.logits[1]))
+    assert cli.main(["export", str(tmp_path / "cli"), "--run", "0", "--episodes", "2"]) == 0
+    assert "loaded back: true return" in capsys.readouterr().out
+
+
+def test_a_learner_whose_policy_cannot_be_exported_is_told_before_it_trains(registered):
+    registered("unexportable", GreedyConfig, make_greedy,
+               lambda config, saved: policy_lib.InferencePolicy({"kind": "constant_logits"}, {"logits": saved["weights"]}))
+    with pytest.raises(TypeError, match=r"learner 'unexportable'.s policy_of .* failed on the learner's own saved "
+                                        r"state: KeyError: 'weights'"):
+        jrew.train(GreedyConfig(total_steps=256), seeds=1, progress=False)
+    algos.ALGORITHMS.pop("unexportable")  # GreedyConfig trains with one learner at a time
+    registered("unknown_head", GreedyConfig, make_greedy,
+               lambda config, saved: policy_lib.InferencePolicy({"kind": "transformer"}, {"logits": saved["logits"]}))
+    with pytest.raises(TypeError, match=r"names the head kind 'transformer', which is not registered"):
+        jrew.train(GreedyConfig(total_steps=256), seeds=1, progress=False)
 
 
 def test_a_learner_that_breaks_the_contract_is_told_what_is_missing(registered):
@@ -151,7 +185,9 @@ def test_configs_choose_their_learner():
                                         r"PPOConfig \(ppo\), PGConfig \(pg\)"):
         runner.train(Unregistered(total_steps=256), seeds=1, progress=False)
     with pytest.raises(TypeError, match="must subclass LearnerConfig"):
-        algos.register("bad", dict, make_greedy)
+        algos.register("bad", dict, make_greedy, greedy_policy_of)
+    with pytest.raises(TypeError, match="policy_of must be a function"):
+        algos.register("bad", GreedyConfig, make_greedy, None)
 
 
 def test_reading_and_plotting_a_run_directory_imports_no_training_code():

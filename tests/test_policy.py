@@ -16,7 +16,7 @@ from jrew.evaluation import Evaluation
 def python_pipeline_run(tmp_path_factory):
     """Pendulum trained with a reward pipeline built in Python (no spec text can rebuild it)."""
     run_dir = tmp_path_factory.mktemp("export") / "run"
-    bonus = R.stateless("bonus", lambda p, r, batch: r + p["c"], {"c": 0.1})
+    bonus = R.protocol.stateless("bonus", lambda p, r, batch: r + p["c"], {"c": 0.1})
     config = ppo.PPOConfig(env="gymnax/Pendulum-v1", total_steps=8 * 512, normalize_observations=True,
                            std_head="state_dependent")
     result = jrew.train(config, seeds=2, run_dir=run_dir, reward=R.chain(R.normalize_returns(), bonus),

@@ -14,7 +14,7 @@ from tests.reward_cases import assert_resume_is_bit_identical, rollout, run
 
 def test_bradley_terry_loss_by_hand():
     sigma = lambda x: 1 / (1 + np.exp(-x))
-    loss = R.bradley_terry_loss(jnp.array([1.0, 1.0, 1.0, 0.0]), jnp.array([0.0, 0.0, 0.0, 2.0]),
+    loss = R.preferences.bradley_terry_loss(jnp.array([1.0, 1.0, 1.0, 0.0]), jnp.array([0.0, 0.0, 0.0, 2.0]),
                                 jnp.array([1.0, 0.0, 0.5, 0.0]))
     expected = [-np.log(sigma(1)), -np.log(sigma(-1)), -0.5 * (np.log(sigma(1)) + np.log(sigma(-1))), -np.log(sigma(2))]
     np.testing.assert_allclose(loss, expected, rtol=1e-6)
@@ -22,13 +22,13 @@ def test_bradley_terry_loss_by_hand():
 
 def test_ensemble_aggregates_by_hand():
     values = jnp.array([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]])  # 3 members, 2 steps
-    np.testing.assert_allclose(R.aggregate(values, "mean"), [3.0, 5.0])
-    np.testing.assert_allclose(R.aggregate(values, "median"), [3.0, 4.0])
-    np.testing.assert_allclose(R.aggregate(values, "min"), [1.0, 2.0])
+    np.testing.assert_allclose(R.preferences.aggregate(values, "mean"), [3.0, 5.0])
+    np.testing.assert_allclose(R.preferences.aggregate(values, "median"), [3.0, 4.0])
+    np.testing.assert_allclose(R.preferences.aggregate(values, "min"), [1.0, 2.0])
     std = np.array([np.std([1, 3, 5]), np.std([2, 4, 9])])
-    np.testing.assert_allclose(R.aggregate(values, "mean_minus_std", 0.5), np.array([3.0, 5.0]) - 0.5 * std, rtol=1e-6)
+    np.testing.assert_allclose(R.preferences.aggregate(values, "mean_minus_std", 0.5), np.array([3.0, 5.0]) - 0.5 * std, rtol=1e-6)
     with pytest.raises(ValueError, match="unknown aggregate 'max'"):
-        R.aggregate(values, "max")
+        R.preferences.aggregate(values, "max")
 
 
 def test_labeller_is_boltzmann_rational_and_flips_at_the_stated_rate():

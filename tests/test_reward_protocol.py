@@ -38,7 +38,7 @@ def learned_reward(learning_rate: float, coef: float = 0.5, traces: list | None 
         obs, r = batch.rollout.obs, batch.rollout.reward
 
         def loss(params):
-            return R.valid_mean((net.apply(params, obs) - r) ** 2, batch)
+            return R.protocol.valid_mean((net.apply(params, obs) - r) ** 2, batch)
 
         model_loss, grads = jax.value_and_grad(loss)(state["params"])
         updates, opt_state = optax.adam(hp["learning_rate"]).update(grads, state["opt_state"], state["params"])
@@ -46,7 +46,7 @@ def learned_reward(learning_rate: float, coef: float = 0.5, traces: list | None 
         shaped = r + hp["coef"] * net.apply(params, obs)
         return shaped, {"params": params, "opt_state": opt_state}, {"model_loss": model_loss}
 
-    return R.transform("learned_reward", apply, init, {"learning_rate": learning_rate, "coef": coef})
+    return R.protocol.transform("learned_reward", apply, init, {"learning_rate": learning_rate, "coef": coef})
 
 
 def test_a_learned_reward_trains_inside_the_loop_as_variants_in_one_compile_and_resumes_bit_identically(tmp_path):
@@ -73,7 +73,7 @@ def test_a_learned_reward_trains_inside_the_loop_as_variants_in_one_compile_and_
     np.testing.assert_array_equal(grid.state.reward_state["opt_state"][0].count, 6)
     np.testing.assert_array_equal(grid.state.reward_hparams["learning_rate"], np.repeat(np.float32(rates), 4))
     # described by its numbers only, never its weights
-    assert R.describe(learned_reward(rates[0])) == "learned_reward(coef=0.5, learning_rate=0.03)"
+    assert R.protocol.describe(learned_reward(rates[0])) == "learned_reward(coef=0.5, learning_rate=0.03)"
 
     variants = [learned_reward(lr) for lr in rates]
     runner.train(SMOOTH, seeds=4, run_dir=tmp_path / "r", reward=variants, chunk_updates=3, until_update=3,
@@ -107,15 +107,15 @@ def other_potential(obs):
 )
 def test_variants_that_differ_in_more_than_numbers_are_refused(variants, message):
     with pytest.raises(ValueError, match=message):
-        R.stack_hparams(variants)
+        R.protocol.stack_hparams(variants)
     with pytest.raises(ValueError, match=message):  # before anything is built or compiled
         runner.train(SMOOTH, seeds=1, reward=variants, progress=False)
-    assert R.describe(variants[0]) != R.describe(variants[1])  # so resume tells them apart too
+    assert R.protocol.describe(variants[0]) != R.protocol.describe(variants[1])  # so resume tells them apart too
 
 
 def test_closures_of_one_function_with_equal_captures_are_one_transform():
-    R.stack_hparams([R.pbrs(column_potential(10), coef=c) for c in (0.0, 1.0)])
-    R.stack_hparams([R.pbrs(lambda o: -o[0], coef=c) for c in (0.0, 1.0)])  # a fresh lambda per variant
+    R.protocol.stack_hparams([R.pbrs(column_potential(10), coef=c) for c in (0.0, 1.0)])
+    R.protocol.stack_hparams([R.pbrs(lambda o: -o[0], coef=c) for c in (0.0, 1.0)])  # a fresh lambda per variant
     a, b = R.Fn(column_potential(10)), R.Fn(column_potential(10))
     assert a == b and hash(a) == hash(b) and a != R.Fn(column_potential(11))
 
@@ -134,9 +134,9 @@ def test_numbers_that_set_the_initial_state_are_hparams_per_variant():
 def test_named_streams_are_routed_by_name():
     obs = np.arange(6, dtype=np.float32).reshape(3, 1, 2)
     traj = rollout(col([1.0, 2.0, 3.0]), obs=obs)
-    bonus = R.stateless("bonus", lambda p, r, b: r + p["c"] * b.rollout.obs[..., 0], {"c": 2.0})
+    bonus = R.protocol.stateless("bonus", lambda p, r, b: r + p["c"] * b.rollout.obs[..., 0], {"c": 2.0})
     pipeline = R.chain(R.scale(3.0), R.on_stream("intrinsic", bonus), R.on_stream("intrinsic", R.scale(0.5)))
-    assert R.streams_of(pipeline) == ("extrinsic", "intrinsic")
+    assert R.protocol.streams_of(pipeline) == ("extrinsic", "intrinsic")
     extrinsic, _, _ = run(pipeline, traj)
     intrinsic, _, _ = run(pipeline, traj, stream="intrinsic")
     np.testing.assert_allclose(extrinsic, 3 * col([1, 2, 3]))
@@ -144,13 +144,13 @@ def test_named_streams_are_routed_by_name():
     ppo.make(SMOOTH, pipeline)  # PPO gives the intrinsic stream a second critic; PG has none to give
     with pytest.raises(ValueError, match=r"pg trains on the streams \['extrinsic'\] only, .* writes \['intrinsic'\]"):
         pg.make(pg.PGConfig(total_steps=20_000), pipeline)
-    stats = EpisodeStats.zeros(1, R.streams_of(pipeline)).record_rollout(
+    stats = EpisodeStats.zeros(1, R.protocol.streams_of(pipeline)).record_rollout(
         traj.reward, {"extrinsic": extrinsic, "intrinsic": intrinsic}, traj.true_reward, col([0, 0, 1]))
     np.testing.assert_allclose(stats.summary()["intrinsic_return"], 0.5 * 2 * (0 + 2 + 4))
 
 
 def test_a_transform_that_breaks_the_shape_contract_is_named():
-    wrong = R.stateless("summed", lambda p, r, b: r.sum(axis=0))
+    wrong = R.protocol.stateless("summed", lambda p, r, b: r.sum(axis=0))
     with pytest.raises(ValueError, match=r"reward transform 'summed' returned stream 'extrinsic' of shape \(1,\), "
                                          r"expected the rollout's \[T, num_envs\] = \(3, 1\)"):
         run(R.chain(R.scale(1.0), wrong), rollout(col([1, 2, 3])))

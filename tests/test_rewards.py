@@ -199,13 +199,13 @@ def test_chain_applies_in_order_and_prefixes_metrics():
         (lambda: R.noisy(-1.0), r"noisy: std must be >= 0, got -1.0"),
         (lambda: R.tiered([1.0, 0.0], [0, 1, 2]), r"tiered: thresholds must be ascending"),
         (lambda: R.lagrangian("c", 0.1, lr=-1.0), r"lagrangian: lr must be >= 0, got -1.0"),
-        (lambda: R.stack_hparams([R.scale(1.0), R.clip(0.0, 1.0)]),
+        (lambda: R.protocol.stack_hparams([R.scale(1.0), R.clip(0.0, 1.0)]),
          r"variant 1 differs from variant 0 in its transform: clip\(high=1.0, low=0.0\) vs scale\(factor=1.0\)"),
-        (lambda: R.stack_hparams([R.identity(), R.stateless("oracle", lambda p, r, b: b.rollout.true_reward)]),
+        (lambda: R.protocol.stack_hparams([R.identity(), R.protocol.stateless("oracle", lambda p, r, b: b.rollout.true_reward)]),
          r"variant 1 differs from variant 0 in its transform: oracle\(\) vs identity\(\)"),
-        (lambda: R.stack_hparams([R.weighted_sum({"a": 1.0}), R.weighted_sum({"a": 1.0, "b": 1.0})]),
+        (lambda: R.protocol.stack_hparams([R.weighted_sum({"a": 1.0}), R.weighted_sum({"a": 1.0, "b": 1.0})]),
          r"variant 1 differs from variant 0 in the static setting 'keys': \('a', 'b'\) vs \('a',\)"),
-        (lambda: R.stack_hparams([R.tiered([0.0], [0, 1]), R.tiered([0.0, 1.0], [0, 1, 2])]),
+        (lambda: R.protocol.stack_hparams([R.tiered([0.0], [0, 1]), R.tiered([0.0, 1.0], [0, 1, 2])]),
          r"variant 1 differs from variant 0 in the shape of hparam 'thresholds': \(2,\) vs \(1,\)"),
     ],
 )
@@ -218,4 +218,4 @@ def test_true_reward_replaces_the_visible_reward_by_the_objective():
     traj = rollout(col([1.0, 2.0, 3.0])).replace(true_reward=jnp.asarray(col([0.0, 5.0, -1.0])))
     shaped, _, _ = run(R.true_reward(), traj)
     np.testing.assert_array_equal(shaped, col([0.0, 5.0, -1.0]))
-    assert R.describe(R.true_reward()) == "true_reward()"  # run directories recorded it under this name
+    assert R.protocol.describe(R.true_reward()) == "true_reward()"  # run directories recorded it under this name

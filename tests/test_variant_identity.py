@@ -124,12 +124,12 @@ def preference_pairs(seed: int, pairs: int = 16, length: int = 4) -> R.Preferenc
 
 def test_data_shows_in_the_description_by_content():
     a, b = cartpole_demos(0), cartpole_demos(1)
-    text_a, text_b = R.describe(R.gail(a)), R.describe(R.gail(b))
+    text_a, text_b = R.protocol.describe(R.gail(a)), R.protocol.describe(R.gail(b))
     assert text_a != text_b and "demonstrations=sha256:" in text_a and "[60 steps]" in text_a
-    assert R.describe(R.gail(cartpole_demos(0))) == text_a  # equal content, equal identity
-    offline = R.describe(R.preference_model(preferences=preference_pairs(0), segment_length=4))
+    assert R.protocol.describe(R.gail(cartpole_demos(0))) == text_a  # equal content, equal identity
+    offline = R.protocol.describe(R.preference_model(preferences=preference_pairs(0), segment_length=4))
     assert "preferences=sha256:" in offline and "[16 pairs]" in offline
-    assert offline != R.describe(R.preference_model(preferences=preference_pairs(1), segment_length=4))
+    assert offline != R.protocol.describe(R.preference_model(preferences=preference_pairs(1), segment_length=4))
 
 
 @pytest.mark.parametrize("make", [
@@ -148,7 +148,7 @@ def test_variants_with_different_data_each_train_on_their_own(make):
 
 def test_data_of_different_sizes_cannot_share_a_program():
     with pytest.raises(ValueError, match=r"shape of hparam 'demonstrations.*data of different sizes"):
-        R.stack_hparams([R.gail(cartpole_demos(0, 60)), R.gail(cartpole_demos(0, 50))])
+        R.protocol.stack_hparams([R.gail(cartpole_demos(0, 60)), R.gail(cartpole_demos(0, 50))])
 
 
 def test_resume_with_other_data_is_refused(tmp_path):
@@ -208,7 +208,7 @@ def test_every_constructor_argument_that_takes_data_reaches_the_identity():
                 found.add((name, p.name))
     assert found == set(DATA_ARGUMENTS), f"untested data arguments: {found - set(DATA_ARGUMENTS)}"
     for (name, arg), make in DATA_ARGUMENTS.items():
-        one, two = R.describe(make(np.array([0.0, 1.0]))), R.describe(make(np.array([1.0, 2.0])))
+        one, two = R.protocol.describe(make(np.array([0.0, 1.0]))), R.protocol.describe(make(np.array([1.0, 2.0])))
         assert one != two, f"{name}({arg}=...) with other data describes the same: {one}"
 
 

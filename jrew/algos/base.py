@@ -16,7 +16,11 @@ it when a program is built):
   loss: every metric whose name ends in ``loss`` is checked for NaN/inf after each chunk;
 * ``num_updates`` updates of ``steps_per_update`` env steps each make the run;
 * ``act(state, obs, key, deterministic=False)`` samples the policy's env action for one
-  observation (its mode when ``deterministic``).
+  observation (its mode when ``deterministic``);
+* its registered ``policy_of(config, saved) -> jrew.policy.InferencePolicy`` exports one run: from
+  the state as a checkpoint saves it (nested dicts of arrays), the policy's parameters, its
+  observation statistics, and a JSON spec naming a head kind (``jrew.policy.HEADS``) that rebuilds
+  the network. ``jrew.policy.actor_critic_policy`` serves learners built on ``networks.ActorCritic``.
 """
 
 from __future__ import annotations
@@ -243,20 +247,20 @@ def setup(config: LearnerConfig, num_envs: int) -> tuple[envs.Env, distributions
     return env, dist, EnvSpec.of(env, num_envs)
 
 
-def supported_streams(reward: rewards.RewardTransform, learner: str, supported=(rewards.EXTRINSIC,)) -> tuple[str, ...]:
+def supported_streams(reward: rewards.RewardTransform, learner: str, supported=(rewards.protocol.EXTRINSIC,)) -> tuple[str, ...]:
     """The pipeline's reward streams, or a ``ValueError`` if the learner cannot train on them."""
-    streams = rewards.streams_of(reward)
+    streams = rewards.protocol.streams_of(reward)
     extra = [s for s in streams if s not in supported]
     if extra:
         raise ValueError(
             f"{learner} trains on the streams {list(supported)} only, but the reward pipeline "
-            f"{rewards.describe(reward)} writes {extra}"
+            f"{rewards.protocol.describe(reward)} writes {extra}"
         )
     return streams
 
 
 def pipeline(config: LearnerConfig, reward: rewards.RewardTransform | None, learner: str,
-             supported=(rewards.EXTRINSIC,)) -> tuple[rewards.RewardTransform, tuple[str, ...]]:
+             supported=(rewards.protocol.EXTRINSIC,)) -> tuple[rewards.RewardTransform, tuple[str, ...]]:
     """The reward pipeline a learner trains on (``identity`` for None) and its streams, checked:
     the learner can train on its streams, and the named functions it uses (``envs.named``) read
     ``config.env``'s observations."""
@@ -280,7 +284,7 @@ def numeric_inputs(config, hparams, reward: rewards.RewardTransform, reward_hpar
     reward_hparams = reward.hparams if reward_hparams is None else reward_hparams
     if jax.tree_util.tree_structure(reward_hparams) != jax.tree_util.tree_structure(reward.hparams):
         raise ValueError("reward_hparams must have the structure of the trainer's reward transform's hparams")
-    return rewards.as_hparams(cfg), rewards.as_hparams(reward_hparams)
+    return rewards.protocol.as_hparams(cfg), rewards.protocol.as_hparams(reward_hparams)
 
 
 def reward_init_key(key: jax.Array) -> jax.Array:

@@ -24,7 +24,7 @@ class Collected(NamedTuple):
     env_state: envs.State  # after the rollout
     traj: Transition  # time-major [T, B]; .reward: the extrinsic training reward; .value: V(s) (0 without a critic;
     #                   [T, B, K] with one critic per stream)
-    rewards: rewards.Rewards  # every training stream [T, B]
+    rewards: rewards.protocol.Rewards  # every training stream [T, B]
     next_values: jax.Array | None  # V(s') before any auto-reset, shaped as .value (None without a critic)
     valid: jax.Array | None  # [T, B] 1 for real steps; None: all are
     reward_state: Any
@@ -66,11 +66,11 @@ def collect(
         values, next_values = critic_values(value_fn, traj, env_state.obs, max_truncations(env, num_steps))
         traj = traj.replace(value=values)
     valid = first_episode_mask(traj.done) if first_episode_only else None
-    batch = rewards.RewardBatch.create(
-        traj, rewards.streams_of(pipeline), gamma, reward_key, valid=valid, reset=reset,
+    batch = rewards.protocol.RewardBatch.create(
+        traj, rewards.protocol.streams_of(pipeline), gamma, reward_key, valid=valid, reset=reset,
         value_fn=None if value_fn is None else _extrinsic_value(value_fn, len(spec.observation_shape)), spec=spec,
     )
-    streams, reward_state, reward_metrics = rewards.apply_checked(pipeline, reward_hparams, reward_state, batch)
+    streams, reward_state, reward_metrics = rewards.protocol.apply_checked(pipeline, reward_hparams, reward_state, batch)
     episode_stats = episode_stats.restart(reset).record_rollout(
         traj.reward, streams, traj.true_reward, traj.done, valid
     )
@@ -78,7 +78,7 @@ def collect(
     metrics.update({f"reward/{k}": v for k, v in reward_metrics.items()})
     metrics.update({f"env/{k}": mean_over_steps(v, valid) for k, v in traj.env_metrics.items()})
     return Collected(
-        env_state, traj.replace(reward=streams[rewards.EXTRINSIC]), streams, next_values, valid, reward_state,
+        env_state, traj.replace(reward=streams[rewards.protocol.EXTRINSIC]), streams, next_values, valid, reward_state,
         episode_stats, metrics,
     )
 

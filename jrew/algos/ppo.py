@@ -268,7 +268,7 @@ class PPO(base.Learner):
         config, cfg, traj = self.config, state.config, data.traj
         values, next_values = traj.value[..., index], data.next_values[..., index]
         terminated, truncated, gamma = traj.terminated, traj.truncated, cfg.gamma
-        if stream != rewards.EXTRINSIC:
+        if stream != rewards.protocol.EXTRINSIC:
             gamma = cfg.intrinsic_gamma
             if not self.episodic_intrinsic:
                 # non-episodic: the return flows into the next episode, so bootstrap from the value of
@@ -300,7 +300,7 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> ba
     ``reward`` (default: identity) turns each rollout's env reward into the training reward,
     after the rollout and before the advantages; the true reward is logged untouched beside it.
     """
-    reward, streams = base.pipeline(config, reward, "ppo", (rewards.EXTRINSIC, rewards.INTRINSIC))
+    reward, streams = base.pipeline(config, reward, "ppo", (rewards.protocol.EXTRINSIC, rewards.protocol.INTRINSIC))
     env, dist, spec = base.setup(config, config.num_envs)
     network = base.actor_critic(config, dist, config.value_hidden_sizes, len(streams))
     ppo = PPO(config, env, dist, spec, network, reward, streams, intrinsic_is_episodic(config, reward))
@@ -313,7 +313,7 @@ def intrinsic_is_episodic(config: PPOConfig, reward: rewards.RewardTransform) ->
     if they all are); a ``ValueError`` where they disagree and the config does not say."""
     if config.episodic_intrinsic is not None:
         return config.episodic_intrinsic
-    bonuses = rewards.episodic_bonuses(reward, rewards.INTRINSIC)
+    bonuses = rewards.protocol.episodic_bonuses(reward, rewards.protocol.INTRINSIC)
     kinds = {episodic for _, episodic in bonuses}
     if len(kinds) > 1:
         named = {flag: [name for name, episodic in bonuses if episodic == flag] for flag in (True, False)}

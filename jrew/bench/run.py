@@ -65,11 +65,8 @@ def run_suite(suite: Suite, out: str | Path, *, until_update: int | None = None,
             log(f"{head}: training")
             if run_dir.exists():  # interrupted before its first checkpoint: nothing to keep
                 shutil.rmtree(run_dir)
-            result = runner.train(
-                [v.config for v in group.variants], seeds=suite.seeds, run_dir=run_dir, reward=rewards,
-                evaluation=group.evaluation, until_update=until_update, progress=progress,
-                variant_labels=[v.name for v in group.variants],
-            )
+            result = runner.train(group.plan(suite.seeds), run_dir=run_dir, evaluation=group.evaluation,
+                                  until_update=until_update, progress=progress)
         key = str(run_dir.relative_to(out))
         previous = records.get(key, {})
         trained_updates = len(result.env_steps) - step if len(result.env_steps) else 0

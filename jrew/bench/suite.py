@@ -37,7 +37,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-import itertools
 import json
 import tomllib
 import typing
@@ -47,6 +46,7 @@ from typing import Any
 from jrew import algos, rewards
 from jrew import config as config_lib
 from jrew.evaluation import Evaluation
+from jrew.plan import Plan, expand
 from jrew.program import stack_configs
 from jrew.rewards import spec
 
@@ -104,13 +104,18 @@ class Group:
     def evaluation(self) -> Evaluation | None:
         return self.task.evaluation_for(self.variants[0].config.num_updates)
 
+    def plan(self, seeds: list[int]) -> Plan:
+        """What the group's program trains: its variants (named) x ``seeds``."""
+        return Plan(tuple(v.config for v in self.variants), tuple(v.reward for v in self.variants), tuple(seeds),
+                    tuple(v.name for v in self.variants))
+
     def fingerprint(self, seeds: list[int]) -> str:
         """What its run trains (configs, pipelines, seeds, evaluation): a changed group cannot resume."""
         evaluation = self.evaluation
         content = {
             "algo": self.algo, "seeds": seeds, "variants": [v.name for v in self.variants],
             "configs": [config_lib.to_dict(v.config) for v in self.variants],
-            "rewards": [rewards.describe(v.reward) for v in self.variants],
+            "rewards": [rewards.protocol.describe(v.reward) for v in self.variants],
             "evaluation": dataclasses.asdict(evaluation) if evaluation else None,
         }
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -270,7 +275,7 @@ def _task(key: str, table: Any, suite_evaluation: dict | None, fail) -> Task:
 
 
 def _expand(base: str, vtable: dict, env_config: dict, env_settings: dict, task: Task, fail) -> list[Variant]:
-    """The variants of ``[variants.<base>]`` on ``task``: config grid x reward grid, config-major."""
+    """The variants of ``[variants.<base>]`` on ``task`` (``jrew.plan.expand``: config grid x reward grid)."""
     key = f"variants.{base}"
     algo = vtable.get("algo", "ppo")
     if algo not in algos.ALGORITHMS:
@@ -279,50 +284,36 @@ def _expand(base: str, vtable: dict, env_config: dict, env_settings: dict, task:
     overrides = vtable.get("config", {})
     if not isinstance(overrides, dict):
         fail(f"{key}.config", "must be a table of config fields")
+    values = {**env_config, **overrides}
+    _check_overrides(values, config_cls, f"{key}.config", fail)
     reward_text = vtable.get("reward", "identity()")
     try:
-        parsed = spec.parse(reward_text)
+        plan = expand(config_cls, grid={**env_settings, **values}, reward=reward_text, seeds=1)
     except spec.RewardSpecError as err:
         fail(f"{key}.reward", str(err))
-    points = _config_grid({**env_config, **overrides}, config_cls, f"{key}.config", fail)
-    out = []
-    for config_label, values in points:
-        try:
-            config = config_cls(**{**env_settings, **values})
-        except (TypeError, ValueError) as err:
-            fail(f"{key}.config (on envs.{task.key})", str(err))
-        for reward in parsed:
-            label = ",".join(x for x in (reward.label, config_label) if x)
-            out.append(Variant(f"{base}[{label}]" if label else base, base, algo, config, reward.transform,
-                               reward_text))
-    return out
+    except (TypeError, ValueError) as err:
+        fail(f"{key}.config (on envs.{task.key})", str(err))
+    return [Variant(f"{base}[{label}]" if label else base, base, algo, config, reward, reward_text)
+            for label, config, reward in zip(plan.labels, plan.configs, plan.rewards)]
 
 
-def _config_grid(values: dict, config_cls, where: str, fail) -> list[tuple[str, dict]]:
-    """``(label, field values)`` per point of the grid: a list of numbers for a numeric field is an axis."""
+def _check_overrides(values: dict, config_cls, where: str, fail) -> None:
+    """The TOML values of a variant's config table: known fields, of their types (a list of numbers
+    for a numeric field is a grid, which ``jrew.plan.config_grid`` expands)."""
     hints = typing.get_type_hints(config_cls)
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    axes = []
     for name, value in values.items():
         if name in ("env", "env_kwargs", "total_steps"):
             fail(f"{where}.{name}", "is set by the suite's [envs] table")
         if name not in fields:
             fail(f"{where}.{name}", f"{config_cls.__name__} has no field {name!r}; fields: {sorted(fields)}")
-        numeric = config_lib.is_numeric(fields[name])
-        if numeric and isinstance(value, list):
+        if config_lib.is_numeric(fields[name]) and isinstance(value, list):
             if not value or not all(_is_number(v) for v in value):
                 fail(f"{where}.{name}", f"a grid must be a non-empty list of numbers, got {value!r}")
-            axes.append([(name, v) for v in value])
             continue
         problem = spec.type_problem(value, hints[name])
         if problem:
             fail(f"{where}.{name}", f"must be {spec.type_text(hints[name])}, got {value!r} ({problem})")
-        axes.append([(name, tuple(value) if isinstance(value, list) else value)])
-    points = []
-    for point in itertools.product(*axes):
-        varied = [(n, v) for (n, v), axis in zip(point, axes) if len(axis) > 1]
-        points.append((",".join(f"{n}={v:g}" for n, v in varied), dict(point)))
-    return points
 
 
 def _place(variant: Variant, task: Task, groups: list[Group]) -> None:
@@ -333,7 +324,7 @@ def _place(variant: Variant, task: Task, groups: list[Group]) -> None:
         first = group.variants[0]
         try:
             stack_configs([first.config, variant.config])
-            rewards.stack_hparams([first.reward, variant.reward])
+            rewards.protocol.stack_hparams([first.reward, variant.reward])
         except ValueError:
             continue
         group.variants.append(variant)

@@ -1,35 +1,19 @@
-"""Composable, vmappable reward transforms compiled into training (see ``base`` for the protocol)."""
+"""Composable, vmappable reward transforms compiled into training: the constructors.
 
+Compose them in Python (``chain(normalize_returns(), pbrs(potential=phi, coef=0.5))``) or as text
+(``jrew.rewards.spec``; ``jrew envs --transforms`` lists the text-callable ones). Writing a new
+transform: ``jrew.rewards.protocol`` (the types and helpers) and ``jrew.rewards.base`` (the protocol).
+"""
+
+from jrew.rewards import protocol
 from jrew.rewards.adversarial import gail
-from jrew.rewards.base import (
-    EXTRINSIC,
-    RewardBatch,
-    Rewards,
-    RewardTransform,
-    apply_checked,
-    as_hparams,
-    chain,
-    describe,
-    identity,
-    on_stream,
-    per_env_recurrence,
-    restart,
-    scan_time,
-    stack_hparams,
-    stateless,
-    streams_of,
-    transform,
-    valid_mean,
-)
+from jrew.rewards.base import RewardTransform, chain, identity, on_stream
 from jrew.rewards.components import lagrangian, weighted_sum
 from jrew.rewards.data import Data
 from jrew.rewards.episodic import delayed, gated, subgoal_bonus
 from jrew.rewards.exploration import (
-    INTRINSIC,
-    bonus_transform,
     counts,
     e3b,
-    episodic_bonuses,
     episodic_knn,
     global_episodic,
     icm,
@@ -39,11 +23,9 @@ from jrew.rewards.exploration import (
     simhash_counts,
 )
 from jrew.rewards.normalize import hybrid_normalize, normalize_returns
-from jrew.rewards.potential import pbrs, pbrs_critic, shaping_term
+from jrew.rewards.potential import pbrs, pbrs_critic
 from jrew.rewards.preferences import (
     PreferenceSet,
-    aggregate,
-    bradley_terry_loss,
     preference_model,
     preference_set,
     return_decomposition,
@@ -66,29 +48,18 @@ from jrew.rewards.shaping import (
 )
 
 __all__ = [
-    "EXTRINSIC",
-    "INTRINSIC",
     "Data",
     "Fn",
     "PreferenceSet",
-    "RewardBatch",
     "RewardTransform",
-    "Rewards",
     "affine",
-    "aggregate",
-    "apply_checked",
-    "as_hparams",
-    "bonus_transform",
-    "bradley_terry_loss",
     "chain",
     "clip",
     "clip_mechanism",
     "counts",
     "delayed",
     "delta",
-    "describe",
     "e3b",
-    "episodic_bonuses",
     "episodic_knn",
     "flip",
     "gail",
@@ -106,26 +77,18 @@ __all__ = [
     "par",
     "pbrs",
     "pbrs_critic",
-    "per_env_recurrence",
     "preference_model",
     "preference_set",
-    "restart",
+    "protocol",
     "return_decomposition",
     "rnd",
     "scale",
-    "scan_time",
-    "shaping_term",
     "sign",
     "simhash_counts",
-    "stack_hparams",
-    "stateless",
-    "streams_of",
     "subgoal_bonus",
     "symlog",
     "synthetic_labels",
     "tiered",
-    "transform",
     "true_reward",
-    "valid_mean",
     "weighted_sum",
 ]

@@ -24,6 +24,7 @@ from jrew.demonstrations import Demonstrations
 from jrew.rewards import learned
 from jrew.rewards.base import RewardTransform, transform
 from jrew.rewards.data import Data
+from jrew.rewards.registry import python_only
 
 
 def discriminator_loss(f_expert: jax.Array, f_policy: jax.Array) -> jax.Array:
@@ -37,6 +38,7 @@ def gradient_penalty(f, points: jax.Array) -> jax.Array:
     return jnp.mean((jnp.sqrt(jnp.sum(grads**2, axis=-1) + 1e-12) - 1.0) ** 2)
 
 
+@python_only("its demonstrations are arrays (jrew.demonstrations), which text cannot hold")
 def gail(
     demonstrations: Demonstrations,
     gradient_penalty_coef: float = 10.0,

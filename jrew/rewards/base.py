@@ -38,6 +38,7 @@ import numpy as np
 
 from jrew.config import concrete_values
 from jrew.rewards.data import is_data
+from jrew.rewards.registry import python_only, text_constructor
 from jrew.rewards.settings import Settings, freeze, same_value
 from jrew.types import EnvSpec, Transition, select_envs
 
@@ -98,6 +99,7 @@ class RewardTransform(NamedTuple):
     episodic: bool | None = None  # bonuses: whether the bonus restarts each episode (None: not a bonus)
 
 
+@python_only("a check of a transform, not a constructor")
 def check_transform(t: Any) -> RewardTransform:
     """``t``, or a ``TypeError`` saying which field of a hand-built ``RewardTransform`` is malformed."""
     if not isinstance(t, RewardTransform):
@@ -126,6 +128,7 @@ def no_state(hparams, key, spec) -> tuple:
     return ()
 
 
+@python_only("a building block for writing transforms in Python (jrew.rewards.protocol)")
 def transform(
     name: str,
     apply: Callable[[Any, Any, RewardBatch], tuple[jax.Array, Any, Metrics]],
@@ -143,6 +146,7 @@ def transform(
     return RewardTransform(init, apply_streams, hparams, freeze(static), name)
 
 
+@python_only("a building block for writing transforms in Python (jrew.rewards.protocol)")
 def stateless(
     name: str, fn: Callable[[Any, jax.Array, RewardBatch], jax.Array], hparams: Any = (),
     static: Mapping[str, Any] | None = None,
@@ -152,6 +156,7 @@ def stateless(
                      hparams, static)
 
 
+@python_only("a building block for writing transforms in Python (jrew.rewards.protocol)")
 def per_env_recurrence(
     name: str, step: Callable[[Any, jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]], hparams: Any = (),
     static: Mapping[str, Any] | None = None,
@@ -175,11 +180,13 @@ def per_env_recurrence(
     return transform(name, apply, init, hparams, static)
 
 
+@text_constructor
 def identity() -> RewardTransform:
     """Leaves the reward as the env emits it."""
     return stateless("identity", lambda p, r, batch: r)
 
 
+@text_constructor
 def chain(*transforms: RewardTransform) -> RewardTransform:
     """Applies ``transforms`` in order, each to the streams the previous one produced.
 
@@ -210,6 +217,7 @@ def chain(*transforms: RewardTransform) -> RewardTransform:
     )
 
 
+@text_constructor
 def on_stream(stream: str, inner: RewardTransform) -> RewardTransform:
     """``inner`` applied to the reward stream ``stream`` (e.g. ``"intrinsic"``) instead of the one
     it is given: ``chain(bonus, on_stream("intrinsic", normalize_returns()))``."""

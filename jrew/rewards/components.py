@@ -8,8 +8,10 @@ import jax.numpy as jnp
 
 from jrew.config import concrete_values
 from jrew.rewards.base import RewardTransform, check_metric, transform, valid_mean
+from jrew.rewards.registry import text_constructor
 
 
+@text_constructor
 def weighted_sum(weights: Mapping[str, float]) -> RewardTransform:
     """``r' = sum_i w_i * env_metrics[k_i]``: a weighted multi-aspect reward (replaces r).
 
@@ -27,6 +29,7 @@ def weighted_sum(weights: Mapping[str, float]) -> RewardTransform:
     return transform("weighted_sum", apply, hparams={k: weights[k] for k in keys}, static={"keys": keys})
 
 
+@text_constructor
 def lagrangian(cost_key: str, limit: float, lr: float = 0.01, init_lambda: float = 0.0) -> RewardTransform:
     """Constrained RL by a Lagrange multiplier updated inside the compiled loop.
 

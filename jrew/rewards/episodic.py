@@ -16,8 +16,10 @@ from jrew.rewards.base import (
     transform,
     valid_mean,
 )
+from jrew.rewards.registry import text_constructor
 
 
+@text_constructor
 def delayed() -> RewardTransform:
     """Releases the episode's summed reward at its last step, 0 elsewhere.
 
@@ -32,6 +34,7 @@ def delayed() -> RewardTransform:
     return per_env_recurrence("delayed", step)
 
 
+@text_constructor
 def subgoal_bonus(predicate: Callable[[jax.Array], jax.Array], bonus: float = 1.0) -> RewardTransform:
     """``r + bonus`` the first time ``predicate(obs)`` holds in an episode (a one-shot subgoal).
 
@@ -59,6 +62,7 @@ def subgoal_bonus(predicate: Callable[[jax.Array], jax.Array], bonus: float = 1.
     return transform("subgoal_bonus", apply, init, {"bonus": bonus}, static={"predicate": predicate})
 
 
+@text_constructor
 def gated(immediate_key: str, outcome_key: str, threshold: float) -> RewardTransform:
     """Gated reward accumulation (G-RA): immediate rewards count only if the outcome is good enough.
 

@@ -36,6 +36,7 @@ from jrew.rewards.base import (
     valid_mean,
 )
 from jrew.rewards.normalize import running_return_std
+from jrew.rewards.registry import python_only, text_constructor
 from jrew.rewards.ring import Ring
 from jrew.types import select_envs
 
@@ -43,6 +44,7 @@ INTRINSIC = "intrinsic"
 Compute = Callable[[Any, Any, RewardBatch], tuple[jax.Array, Any, dict]]  # (hp, state, batch) -> (b, state, metrics)
 
 
+@text_constructor
 def intrinsic(bonus: RewardTransform) -> RewardTransform:
     """``bonus`` on the ``intrinsic`` stream: a second critic with its own discount (PPO)."""
     return on_stream(INTRINSIC, bonus)
@@ -67,6 +69,7 @@ def episodic_bonuses(transform: RewardTransform, stream: str) -> list[tuple[str,
     return found
 
 
+@python_only("a building block for writing bonuses in Python (jrew.rewards.protocol)")
 def bonus_transform(name: str, compute: Compute, init, hparams: dict, static: dict | None = None, *,
                     episodic: bool) -> RewardTransform:
     """The transform adding ``coef * b`` to its stream, with ``b`` from ``compute`` (zero on
@@ -142,6 +145,7 @@ def one_hot_index(obs: jax.Array) -> jax.Array:
     return jnp.argmax(obs, axis=-1)
 
 
+@text_constructor
 def counts(num_states: int, coef: float = 1.0, index: Callable | None = None,
            episodic: bool = False) -> RewardTransform:
     """Count-based bonus on exact tabular counts: ``b(s') = 1 / sqrt(N(s'))``, added as ``coef * b``.
@@ -162,6 +166,7 @@ def counts(num_states: int, coef: float = 1.0, index: Callable | None = None,
                         {"num_states": num_states, "index": index}, episodic)
 
 
+@text_constructor
 def simhash_counts(bits: int = 16, coef: float = 1.0, episodic: bool = False) -> RewardTransform:
     """Count-based bonus on SimHash codes (Tang et al. 2017, "#Exploration", eq. 2):
 
@@ -185,6 +190,7 @@ def simhash_counts(bits: int = 16, coef: float = 1.0, episodic: bool = False) ->
 # ---------------------------------------------------------------- RND
 
 
+@text_constructor
 def rnd(coef: float = 1.0, learning_rate: float = 1e-3, hidden_sizes=(256, 256), feature_size: int = 64,
         width: float | None = None, gamma: float = 0.99, obs_clip: float = 5.0, normalize: bool = True,
         eps: float = 1e-8) -> RewardTransform:
@@ -309,6 +315,7 @@ def _dynamics_hparams(hidden_sizes, embed_size, width, embed_dims) -> dict:
 E3B_SCORES = ("current", "next")
 
 
+@text_constructor
 def e3b(coef: float = 1.0, ridge: float = 0.1, learning_rate: float = 3e-4, hidden_sizes=(256,), embed_size: int = 32,
         width: float | None = None, embed_dims: float | None = None, score: str = "current",
         normalize: bool = False) -> RewardTransform:
@@ -399,6 +406,7 @@ def elliptical_step(cov_inverse: jax.Array, u: jax.Array, done: jax.Array, fresh
     return jnp.where(done[:, None, None] > 0, fresh, cov_inverse), b
 
 
+@text_constructor
 def icm(coef: float = 1.0, learning_rate: float = 1e-3, forward_weight: float = 0.2, hidden_sizes=(256,),
         embed_size: int = 32, width: float | None = None, embed_dims: float | None = None) -> RewardTransform:
     """Intrinsic Curiosity Module (Pathak et al. 2017, arXiv:1705.05363, eq. 5-7):
@@ -441,6 +449,7 @@ def icm(coef: float = 1.0, learning_rate: float = 1e-3, forward_weight: float = 
 # ---------------------------------------------------------------- episodic memory (NGU)
 
 
+@text_constructor
 def episodic_knn(coef: float = 1.0, num_neighbors: int = 10, capacity: int = 256, embed: Callable | None = None,
                  constant: float = 1e-3, epsilon: float = 1e-4, cluster_distance: float = 8e-3,
                  max_similarity: float = 8.0) -> RewardTransform:
@@ -509,6 +518,7 @@ def ngu_kernel_reward(d2: jax.Array, mean_d2: jax.Array, hp) -> jax.Array:
 # ---------------------------------------------------------------- combinations, novelty search
 
 
+@text_constructor
 def global_episodic(global_bonus: RewardTransform, episodic_bonus: RewardTransform,
                     mode: str = "product") -> RewardTransform:
     """A global bonus (RND, counts) combined with an episodic one (E3B, episodic counts) as in
@@ -547,6 +557,7 @@ def global_episodic(global_bonus: RewardTransform, episodic_bonus: RewardTransfo
     return RewardTransform(init, apply, hparams, (("mode", mode),), "global_episodic", (), parts, episodic)
 
 
+@text_constructor
 def novelty_search(descriptor: Callable, coef: float = 1.0, num_neighbors: int = 10,
                    archive_size: int = 1024) -> RewardTransform:
     """Novelty-search bonus (Lehman & Stanley 2011; as a QD exploration reward in "Learning in

@@ -9,8 +9,10 @@ import jax.numpy as jnp
 
 from jrew import normalization
 from jrew.rewards.base import RewardBatch, RewardTransform, check_metric, restart, scan_time, transform
+from jrew.rewards.registry import text_constructor
 
 
+@text_constructor
 def normalize_returns(eps: float = 1e-8, clip: float = 10.0) -> RewardTransform:
     """Divides rewards by the running std of the discounted return (not the reward).
 
@@ -57,6 +59,7 @@ def running_return_std(
     return returns, stats, jnp.sqrt(stats.var[0] + eps)
 
 
+@text_constructor
 def hybrid_normalize(components: Sequence[str], weights: Sequence[float] | None = None, eps: float = 1e-8) -> RewardTransform:
     """Calibrates reward components onto one scale before summing (ReNorm-style hybrid rewards).
 

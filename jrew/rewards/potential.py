@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jrew.rewards.base import RewardBatch, RewardTransform, transform, valid_mean
+from jrew.rewards.registry import text_constructor
 
 
 def shaping_term(phi_s: jax.Array, phi_next: jax.Array, terminated: jax.Array, gamma) -> jax.Array:
@@ -19,6 +20,7 @@ def shaping_term(phi_s: jax.Array, phi_next: jax.Array, terminated: jax.Array, g
     return gamma * phi_next * (1.0 - terminated) - phi_s
 
 
+@text_constructor
 def pbrs(potential: Callable[[jax.Array], jax.Array], coef: float = 1.0) -> RewardTransform:
     """``r + coef * (gamma * Phi(s') * (1 - d) - Phi(s))`` with a user potential ``Phi(obs) -> scalar``.
 
@@ -40,6 +42,7 @@ def pbrs(potential: Callable[[jax.Array], jax.Array], coef: float = 1.0) -> Rewa
     return _potential_shaping("pbrs", phi, coef, static={"potential": potential})
 
 
+@text_constructor
 def pbrs_critic(coef: float = 1.0) -> RewardTransform:
     """Potential-based shaping with the learner's own critic as the potential: ``Phi = V``.
 

@@ -31,6 +31,7 @@ from jrew.config import concrete_values
 from jrew.rewards import learned
 from jrew.rewards.base import RewardTransform, restart, transform
 from jrew.rewards.data import Data
+from jrew.rewards.registry import text_constructor
 from jrew.rewards.ring import Ring
 from jrew.types import first_episode_mask
 
@@ -145,6 +146,7 @@ def preference_set(key: jax.Array, episodes, num_pairs: int, segment_length: int
     return PreferenceSet(segments, mask, synthetic_labels(k_label, true_returns[0], true_returns[1], beta, flip, labels))
 
 
+@text_constructor
 def preference_model(
     segment_length: int = 25,
     pairs_per_rollout: int = 16,
@@ -307,6 +309,7 @@ def preference_model(
     return transform("preference_model", apply, init, hparams, static)
 
 
+@text_constructor
 def return_decomposition(learning_rate: float = 1e-3, updates_per_rollout: int = 4, hidden_sizes=(64, 64),
                          scale: float = 1.0) -> RewardTransform:
     """Redistributes a delayed return onto the steps that earned it (RUDDER, Arjona-Medina et al.

@@ -11,24 +11,29 @@ import numpy as np
 
 from jrew.config import concrete_values
 from jrew.rewards.base import RewardTransform, check_probability, per_env_recurrence, stateless, transform, valid_mean
+from jrew.rewards.registry import text_constructor
 
 
+@text_constructor
 def true_reward() -> RewardTransform:
     """The task's true reward in place of the visible one: the oracle control that reward variants
     (learned, shaped, tamperable) are compared against."""
     return stateless("true_reward", lambda p, r, batch: batch.rollout.true_reward)
 
 
+@text_constructor
 def affine(scale: float = 1.0, shift: float = 0.0) -> RewardTransform:
     """``a * r + b``."""
     return stateless("affine", lambda p, r, batch: p["scale"] * r + p["shift"], {"scale": scale, "shift": shift})
 
 
+@text_constructor
 def scale(factor: float) -> RewardTransform:
     """``c * r``."""
     return stateless("scale", lambda p, r, batch: p["factor"] * r, {"factor": factor})
 
 
+@text_constructor
 def clip(low: float, high: float) -> RewardTransform:
     """``clip(r, low, high)``."""
     lo, hi = concrete_values(low), concrete_values(high)
@@ -37,16 +42,19 @@ def clip(low: float, high: float) -> RewardTransform:
     return stateless("clip", lambda p, r, batch: jnp.clip(r, p["low"], p["high"]), {"low": low, "high": high})
 
 
+@text_constructor
 def sign() -> RewardTransform:
     """``sign(r)`` (Mnih et al. 2015, DQN's reward clipping)."""
     return stateless("sign", lambda p, r, batch: jnp.sign(r))
 
 
+@text_constructor
 def symlog() -> RewardTransform:
     """``sign(r) * log(1 + |r|)`` (Hafner et al. 2023, DreamerV3, eq. 1)."""
     return stateless("symlog", lambda p, r, batch: jnp.sign(r) * jnp.log1p(jnp.abs(r)))
 
 
+@text_constructor
 def noisy(std: float) -> RewardTransform:
     """``r + std * eps``, ``eps ~ N(0, 1)`` per step: reward-noise robustness studies."""
     if (arr := concrete_values(std)) is not None and np.any(arr < 0):
@@ -56,6 +64,7 @@ def noisy(std: float) -> RewardTransform:
     )
 
 
+@text_constructor
 def flip(probability: float) -> RewardTransform:
     """``-r`` with probability p per step, else ``r`` (noisy-reward RL: Wang et al. 2020)."""
     check_probability("flip: probability", probability)
@@ -66,6 +75,7 @@ def flip(probability: float) -> RewardTransform:
     )
 
 
+@text_constructor
 def clip_mechanism(eta: float = 0.0) -> RewardTransform:
     """Clip bounding of a dense (process) reward: ``min(r - eta, 0)``.
 
@@ -75,6 +85,7 @@ def clip_mechanism(eta: float = 0.0) -> RewardTransform:
     return stateless("clip_mechanism", lambda p, r, batch: jnp.minimum(r - p["eta"], 0.0), {"eta": eta})
 
 
+@text_constructor
 def tiered(thresholds: Sequence[float], values: Sequence[float]) -> RewardTransform:
     """Step-function reward by progress tier: ``values[k]`` where ``k = #{i : r >= thresholds[i]}``.
 
@@ -94,6 +105,7 @@ def tiered(thresholds: Sequence[float], values: Sequence[float]) -> RewardTransf
     return stateless("tiered", fn, {"thresholds": jnp.asarray(thresholds, jnp.float32), "values": jnp.asarray(values, jnp.float32)})
 
 
+@text_constructor
 def par(reference: float = 0.0, temperature: float = 1.0, running: bool = False, decay: float = 0.99) -> RewardTransform:
     """Preference-as-reward bounding: ``sigmoid((r - r_ref) / temperature)``.
 
@@ -122,6 +134,7 @@ def par(reference: float = 0.0, temperature: float = 1.0, running: bool = False,
     return transform("par", apply, init, hparams, static={"running": running})
 
 
+@text_constructor
 def delta() -> RewardTransform:
     """Delta bounding of a progress score: ``r_t - r_{t-1}`` within an episode (``r_{-1} = 0``).
 

@@ -3,7 +3,8 @@
 The command line (``jrew train --reward ...``), benchmark suites and config.json name a pipeline
 by such a string. It is a Python call expression, read with ``ast`` and never executed:
 
-* a call names a registered transform constructor (``TRANSFORMS``; ``jrew envs --transforms``);
+* a call names a registered transform constructor (``@text_constructor``, ``jrew.rewards.registry``;
+  ``jrew envs --transforms`` lists them), and the constructor's annotations are its grammar;
 * a dotted name names a function an env provides (``envs.named``: potentials, predicates);
 * values are numbers, strings, booleans, ``None``, lists/tuples and ``{"key": value}`` dicts, and
   each is checked against the constructor's signature before anything runs;
@@ -28,25 +29,22 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from jrew.rewards import base, components, episodic, exploration, normalize, potential, preferences, shaping
+from jrew.rewards import (  # noqa: F401  (imported to register their constructors)
+    base,
+    components,
+    episodic,
+    exploration,
+    normalize,
+    potential,
+    preferences,
+    registry,
+    shaping,
+)
 from jrew.rewards.settings import Fn
 
-# Constructors whose arguments are all data (numbers, names, transforms): the text-selectable ones.
-TRANSFORMS: dict[str, Callable[..., base.RewardTransform]] = {
-    f.__name__: f
-    for f in (
-        base.identity, base.chain, base.on_stream,
-        shaping.affine, shaping.scale, shaping.clip, shaping.sign, shaping.symlog, shaping.noisy, shaping.flip,
-        shaping.delta, shaping.tiered, shaping.par, shaping.clip_mechanism, shaping.true_reward,
-        potential.pbrs, potential.pbrs_critic,
-        normalize.normalize_returns, normalize.hybrid_normalize,
-        episodic.delayed, episodic.gated, episodic.subgoal_bonus,
-        components.weighted_sum, components.lagrangian,
-        exploration.counts, exploration.simhash_counts, exploration.rnd, exploration.e3b, exploration.icm,
-        exploration.episodic_knn, exploration.global_episodic, exploration.novelty_search, exploration.intrinsic,
-        preferences.preference_model, preferences.return_decomposition,
-    )
-}
+# The constructors registered with @text_constructor (jrew.rewards.registry): importing the modules
+# above registers jrew's own; a user's module registers its own the same way.
+TRANSFORMS: dict[str, Callable[..., base.RewardTransform]] = registry.TEXT
 
 
 class RewardSpecError(ValueError):
