@@ -1,11 +1,12 @@
 """Raw env-step throughput of the reward-lab envs (and two gymnax anchors), in one run.
 
-    python -m benchmarks.envs [--num-envs 1024] [--num-steps 1000] [--repeats 5]
+    python -m benchmarks.env_throughput [--num-envs 1024] [--num-steps 1000] [--repeats 5]
 
 Each env runs ``--num-envs`` copies under uniformly random actions in one jitted ``lax.scan``
 (auto-reset included, as in training); the rate is the median of ``--repeats`` timed calls,
 compile excluded and reported separately. Target on 2 CPU cores: >= 1M steps/s for the grid and
-point-mass envs. Results: benchmarks/results/envs.{json,csv,png}.
+point-mass envs. Results: benchmarks/results/envs.{json,csv,png} (the results keep their name; the
+script was ``benchmarks/envs.py``, renamed because run as a file it shadowed the ``envs`` package).
 """
 
 from __future__ import annotations
