@@ -153,6 +153,10 @@ def _normalize_env_kwargs(argv: list[str]) -> list[str]:
     return out
 
 
+# the visible (env) return beside each true return: a gap between them is reward hacking
+VISIBLE_OF = {"true_return": "env_return", "eval/true_return": "eval/return"}
+
+
 def _report(result, run_dir: Path) -> None:
     from jrew import distributed, plotting, stats
     from jrew import run_dir as files
@@ -160,21 +164,57 @@ def _report(result, run_dir: Path) -> None:
     if not distributed.is_writer():
         return
     labels = files.read_config(run_dir).variant_labels or [""]
-    for metric in ("true_return", "eval/true_return"):
+    for metric, visible in VISIBLE_OF.items():
         if metric not in result.metrics:
             continue
-        for label, finals in zip(labels, result.final(metric).reshape(len(labels), -1)):
+        per_variant = lambda name: result.final(name).reshape(len(labels), -1)
+        shown = per_variant(visible) if visible in result.metrics else [None] * len(labels)
+        for label, finals, seen in zip(labels, per_variant(metric), shown):
             s = stats.summarize(finals)
-            print(
-                f"final {metric.replace('_', ' ').replace('/', ' ')} over {finals.size} seeds"
-                f"{' of ' + label if label else ''}: mean {s['mean']:.1f}  "
-                f"IQM {s['iqm']:.1f}  (min {s['min']:.1f}, max {s['max']:.1f})"
-            )
-    print(
-        f"compile {result.compile_seconds:.1f}s, train {result.train_seconds:.1f}s, "
-        f"{result.steps_per_second:,.0f} env steps/s over all seeds"
-    )
+            line = (f"final {metric.replace('_', ' ').replace('/', ' ')} over {finals.size} seeds"
+                    f"{' of ' + label if label else ''}: mean {s['mean']:.1f}  "
+                    f"IQM {s['iqm']:.1f}  (min {s['min']:.1f}, max {s['max']:.1f})")
+            if seen is not None:
+                v = stats.summarize(seen)
+                line += f"   visible (env) return: mean {v['mean']:.1f}  IQM {v['iqm']:.1f}"
+            print(line)
+    if result.updates_run != 0:  # a finished run resumed ran nothing: no rate
+        print(
+            f"compile {result.compile_seconds:.1f}s, train {result.train_seconds:.1f}s, "
+            f"{result.steps_per_second:,.0f} env steps/s over all seeds"
+        )
     print(f"run directory: {run_dir}   plot: {plotting.plot_run(run_dir)}")
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run: ``main`` says where it stopped and how to continue, without a traceback."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+
+
+def _interruptible(where: Path, train, /, *args, **kwargs):
+    """``train(*args, **kwargs)``, a Ctrl-C in it raised as ``Interrupted(where)`` (the runner has
+    finished its checkpoint writes by then)."""
+    try:
+        return train(*args, **kwargs)
+    except KeyboardInterrupt:
+        raise Interrupted(where) from None
+
+
+def stopped_message(run_dir: Path) -> str:
+    """Where an interrupted run stopped: its last checkpoint, which ``jrew resume`` continues from."""
+    from jrew import run_dir as files
+
+    if not files.has_run(run_dir):
+        return f"stopped before the run started (no {files.CONFIG_FILE} in {run_dir})"
+    from jrew.checkpoints import Checkpoints
+
+    update = Checkpoints(run_dir).latest_step() if (run_dir / files.CHECKPOINT_DIR).exists() else None
+    if update is None:
+        return f"stopped before the first checkpoint; `jrew resume {run_dir}` starts it over from update 0"
+    return f"stopped at update {update}; `jrew resume {run_dir}` continues"
 
 
 def train_command(argv: list[str]) -> None:
@@ -208,8 +248,8 @@ def train_command(argv: list[str]) -> None:
     from jrew import config as config_lib
 
     callbacks = sinks(run_dir, args.tensorboard, args.wandb_project, args.wandb_mode, config_lib.to_dict(configs[0]))
-    result = runner.train(
-        configs, seeds=args.seeds, run_dir=run_dir, reward=args.reward, evaluation=evaluate,
+    result = _interruptible(
+        run_dir, runner.train, configs, seeds=args.seeds, run_dir=run_dir, reward=args.reward, evaluation=evaluate,
         chunk_updates=args.chunk_updates, until_update=args.until_update, callbacks=callbacks,
     )
     _report(result, run_dir)
@@ -254,9 +294,18 @@ def grid_configs(config, grids: tuple[str, ...]) -> list:
 
 
 def resume_command(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="jrew resume", description="Continue a run from its latest checkpoint.")
+    parser = argparse.ArgumentParser(
+        prog="jrew resume",
+        description="Continue a run from its latest checkpoint. --total-steps N extends it (a finished run too) to N "
+                    "env steps per seed, when the learner does not depend on its budget: the extended run is then "
+                    "the run trained for N from the start. PPO's default anneal_lr=True decays the learning rate "
+                    "to 0 over the planned budget, so such runs are refused (train them with --no-anneal-lr to "
+                    "extend them later).")
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--until-update", type=int, default=None)
+    parser.add_argument("--until-update", type=int, default=None, help="pause after this many updates")
+    parser.add_argument("--total-steps", type=int, default=None,
+                        help="extend the run to this many env steps per seed (refused, with the reason, when the "
+                             "learner depends on it, e.g. PPO with anneal_lr=True)")
     parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
     parser.add_argument("--wandb-project", default=None, help="also log to this W&B project")
     parser.add_argument("--wandb-mode", default="offline", choices=("offline", "online", "disabled"))
@@ -267,8 +316,25 @@ def resume_command(argv: list[str]) -> None:
     from jrew import runner
 
     config = files.read_config(args.run_dir).config
+    if args.total_steps is not None:
+        from jrew import extend
+
+        ext = extend.extend(args.run_dir, args.total_steps)
+        if ext.new_updates != ext.old_updates:
+            print(f"extended {args.run_dir}: {ext.old_total_steps:,} -> {ext.new_total_steps:,} env steps per seed "
+                  f"({ext.old_updates} -> {ext.new_updates} updates)")
     callbacks = sinks(args.run_dir, args.tensorboard, args.wandb_project, args.wandb_mode, config)
-    result = runner.resume(args.run_dir, until_update=args.until_update, callbacks=callbacks)
+    result = _interruptible(args.run_dir, runner.resume, args.run_dir, until_update=args.until_update,
+                            callbacks=callbacks)
+    if result.updates_run == 0:
+        if result.last_update >= result.num_updates:
+            more = ("it anneals its learning rate to 0 (anneal_lr=True), so more env steps need a new run"
+                    if config.get("anneal_lr") else f"more env steps: `jrew resume {args.run_dir} --total-steps N`")
+            print(f"{args.run_dir} is already finished (at update {result.last_update} of {result.num_updates}); "
+                  f"nothing to train; {more}.")
+        else:
+            print(f"{args.run_dir} is already at update {result.last_update} of {result.num_updates}; nothing to "
+                  "train up to --until-update.")
     _report(result, args.run_dir)
 
 
@@ -397,7 +463,12 @@ def bench_command(argv: list[str]) -> None:
             print(f"  {g.task.key:14s} {g.name:24s} {g.algo:4s} {', '.join(v.name for v in g.variants)}")
         return
     out = args.out or Path("runs") / f"bench-{suite.name}"
-    bench.run_suite(suite, out, until_update=args.until_update)
+    try:
+        bench.run_suite(suite, out, until_update=args.until_update)
+    except KeyboardInterrupt:  # each group's run keeps its checkpoints: a rerun continues them
+        print(f"jrew bench: stopped; rerun the same command to continue: jrew bench {args.suite} --out {out}",
+              file=sys.stderr)
+        raise SystemExit(130) from None
     if bench.unfinished(suite, out):
         print(f"paused; rerun the same command to continue: jrew bench {args.suite} --out {out}")
         return
@@ -456,6 +527,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except SystemExit as stop:  # argparse/tyro usage errors and --help: return the code, don't exit
         return stop.code if isinstance(stop.code, int) else 1
+    except Interrupted as stop:  # Ctrl-C in a run: one line, not a traceback
+        print(f"jrew {argv[0]}: {stopped_message(stop.run_dir)}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"jrew {argv[0]}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 
