@@ -153,10 +153,6 @@ def _normalize_env_kwargs(argv: list[str]) -> list[str]:
     return out
 
 
-# the visible (env) return beside each true return: a gap between them is reward hacking
-VISIBLE_OF = {"true_return": "env_return", "eval/true_return": "eval/return"}
-
-
 def _report(result, run_dir: Path) -> None:
     from jrew import distributed, plotting, stats
     from jrew import run_dir as files
@@ -164,7 +160,7 @@ def _report(result, run_dir: Path) -> None:
     if not distributed.is_writer():
         return
     labels = files.read_config(run_dir).variant_labels or [""]
-    for metric, visible in VISIBLE_OF.items():
+    for metric, visible in plotting.VISIBLE_OF.items():  # the visible (env) return beside the true one
         if metric not in result.metrics:
             continue
         per_variant = lambda name: result.final(name).reshape(len(labels), -1)
@@ -183,7 +179,7 @@ def _report(result, run_dir: Path) -> None:
             f"compile {result.compile_seconds:.1f}s, train {result.train_seconds:.1f}s, "
             f"{result.steps_per_second:,.0f} env steps/s over all seeds"
         )
-    print(f"run directory: {run_dir}   plot: {plotting.plot_run(run_dir)}")
+    print(f"run directory: {run_dir}   plot: {plotting.plot_run(run_dir, visible=True)}")
 
 
 class Interrupted(Exception):
@@ -339,14 +335,45 @@ def resume_command(argv: list[str]) -> None:
 
 
 def plot_command(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="jrew plot", description="Plot a metric of a run vs env steps.")
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--metric", default="true_return")
-    parser.add_argument("--out", type=Path, default=None)
+    parser = argparse.ArgumentParser(
+        prog="jrew plot",
+        description="Plot a metric vs env steps (mean over seeds, 95% bootstrap CI band), as PNG with PDF and SVG "
+                    "beside it. One run: each variant's true return, its visible (env) return dashed beside it "
+                    "(a gap is reward hacking). Several runs (or a folder of runs): one figure, a line per run "
+                    "directory and variant. A `jrew bench` output folder: one figure per task, a line per variant. "
+                    "E.g. jrew plot runs/ppo runs/pbrs runs/rnd --out sparse.png;  jrew plot runs/bench-smoke")
+    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+                        help="run directories, a folder holding run directories, or a jrew bench output folder")
+    parser.add_argument("--metric", default=None,
+                        help="the metric to plot (default true_return; a bench folder: eval/true_return when every "
+                             "run evaluated)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output PNG (one run: <run_dir>/<metric>.png; several: <metric>_<first>_vs_<last>.png "
+                             "beside the first; a bench folder: the folder the per-task figures go to)")
+    parser.add_argument("--no-visible", action="store_true",
+                        help="one run: do not overlay the visible (env) return on the true return")
     args = parser.parse_args(argv)
     from jrew import plotting
+    from jrew import run_dir as files
 
-    print(plotting.plot_run(args.run_dir, args.metric, args.out))
+    dirs, title = args.run_dirs, None
+    if len(dirs) == 1 and not files.has_run(dirs[0]):
+        folder = dirs[0]
+        if plotting.is_bench_folder(folder):
+            for path in plotting.plot_bench(folder, args.metric, args.out):
+                print(path)
+            return
+        dirs = sorted(d for d in folder.iterdir() if d.is_dir() and files.has_run(d)) if folder.is_dir() else []
+        if not dirs:
+            raise FileNotFoundError(f"no run in {folder}: give run directories (config.json and metrics/), a folder "
+                                    "holding them, or a `jrew bench` output folder")
+        title = f"{folder.name}: {len(dirs)} runs"
+        args.out = args.out or folder / f"{(args.metric or 'true_return').replace('/', '_')}.png"
+    metric = args.metric or "true_return"
+    if len(dirs) == 1:
+        print(plotting.plot_run(dirs[0], metric, args.out, visible=not args.no_visible))
+    else:
+        print(plotting.plot_runs(dirs, metric, args.out, title))
 
 
 def render_command(argv: list[str]) -> None:
@@ -451,6 +478,9 @@ def bench_command(argv: list[str]) -> None:
                         help="pause every group after this many updates (rerun to continue)")
     parser.add_argument("--check", action="store_true", help="only read and check the suite, then list its groups")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples for the CIs")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: (re)write report.md, the tables and the figures from --out's runs, or "
+                             "from its curves.parquet where the runs are gone (e.g. a published results folder)")
     args = parser.parse_args(argv)
     from jrew import bench
 
@@ -463,6 +493,9 @@ def bench_command(argv: list[str]) -> None:
             print(f"  {g.task.key:14s} {g.name:24s} {g.algo:4s} {', '.join(v.name for v in g.variants)}")
         return
     out = args.out or Path("runs") / f"bench-{suite.name}"
+    if args.report_only:
+        print(f"report: {bench.write_report(suite, out, reps=args.reps)}")
+        return
     try:
         bench.run_suite(suite, out, until_update=args.until_update)
     except KeyboardInterrupt:  # each group's run keeps its checkpoints: a rerun continues them
