@@ -2,9 +2,13 @@
 
   jrew train --env gymnax/CartPole-v1 --algo ppo --seeds 64 --total-steps 500000 --run-dir runs/x
   jrew train --env lab/point_goal --reward "pbrs(potential=point_mass.distance, coef=[0, 1])" --eval-every 10
+  jrew train --env lab/deep_sea --env-kwargs size=20   (env constructor kwargs as key=value)
   jrew bench benchmarks/suites/smoke.toml --out runs/smoke   (a suite of reward variants -> report.md)
-  jrew resume runs/x
-  jrew plot runs/x
+  jrew resume runs/x                   (continue from the last checkpoint; Ctrl-C in train/resume keeps it)
+  jrew resume runs/x --total-steps 1000000   (extend, where the learner allows: not with PPO's anneal_lr)
+  jrew plot runs/x                     (true return, visible return dashed; PNG + PDF + SVG)
+  jrew plot runs/a runs/b runs/c --out cmp.png   (one figure, a line per run)
+  jrew plot runs/bench-smoke           (a bench folder: a figure per task)
   jrew render runs/x --run 0           (an episode of run 0's policy -> runs/x/episode.gif)
   jrew render --env lab/boat_race      (an episode of random actions; Brax envs: an HTML viewer)
   jrew export runs/x --run 0           (run 0's inference policy -> runs/x/policy-run0, for jrew.load_policy)
