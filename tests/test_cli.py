@@ -1,5 +1,7 @@
 """The command line's first hour: resuming a finished run, extending one, Ctrl-C, the final report."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,16 @@ def test_ctrl_c_before_the_first_checkpoint(tmp_path, capsys, monkeypatch, comma
     expected = (f"stopped before the run started (no config.json in {run})" if command == "train"
                 else f"stopped at update 1; `jrew resume {run}` continues")
     assert last_line(capsys.readouterr().err) == f"jrew {command}: {expected}"
+
+
+def test_ctrl_c_in_jrew_bench_says_how_to_continue(tmp_path, capsys, monkeypatch):
+    from jrew import bench
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "run_suite", interrupt)
+    suite = Path(__file__).parent.parent / "benchmarks" / "suites" / "smoke.toml"
+    assert cli.main(["bench", str(suite), "--out", str(tmp_path / "b")]) == 130
+    assert last_line(capsys.readouterr().err) == (
+        f"jrew bench: stopped; rerun the same command to continue: jrew bench {suite} --out {tmp_path / 'b'}")
