@@ -120,3 +120,10 @@ def test_ctrl_c_in_jrew_bench_says_how_to_continue(tmp_path, capsys, monkeypatch
     assert cli.main(["bench", str(suite), "--out", str(tmp_path / "b")]) == 130
     assert last_line(capsys.readouterr().err) == (
         f"jrew bench: stopped; rerun the same command to continue: jrew bench {suite} --out {tmp_path / 'b'}")
+
+
+def test_train_help_describes_env_kwargs_as_key_value(capsys):
+    assert cli.main(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the help box wraps lines
+    assert "--env-kwargs KEY=VALUE [KEY=VALUE ...]" in out and "--env-kwargs size=8 backend=mjx" in out
+    assert "name value pairs" not in out
