@@ -1,9 +1,10 @@
-"""Shared helpers for benchmarks: result files and a ratio bar plot."""
+"""Shared helpers for benchmarks: result files (and reading them back) and a bar plot."""
 
 from __future__ import annotations
 
 import csv
 import platform
+import textwrap
 import time
 from pathlib import Path
 
@@ -39,32 +40,44 @@ def write_results(name: str, rows: list[dict], meta: dict) -> tuple[Path, Path]:
     return json_path, csv_path
 
 
+def load_results(name: str) -> tuple[list[dict], dict]:
+    """``(rows, meta)`` of ``results/<name>.json``: what a script's ``--replot`` redraws its figure from."""
+    import json
+
+    data = json.loads((RESULTS / f"{name}.json").read_text())
+    return data["rows"], data["meta"]
+
+
 def bar_plot(
     name: str, labels: list[str], values: list[float], ylabel: str, title: str, reference: tuple[float, str] | None = None
 ) -> Path:
-    """``results/<name>.png``: one labelled bar per value, and an optional dashed reference line."""
+    """``results/<name>.png`` (and .pdf, .svg): one labelled bar per value, and an optional dashed
+    reference line (its legend under the axes); room above the bars for their labels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
+
+    from jrew import plotting
 
     many = len(values) > 5
-    fig, ax = plt.subplots(figsize=(9 if many else 7, 4.2 if many else 3.6), dpi=120)
+    fig, ax = plt.subplots(figsize=(9 if many else 7, 4.2 if many else 3.6), dpi=120, layout="constrained")
+    labels = [textwrap.fill(label, 18) for label in labels]  # long names on two lines, not into their neighbours
     bars = ax.bar(labels, values, color=[PALETTE[i % len(PALETTE)] for i in range(len(values))])
-    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7 if many else 8)
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7 if many else 8, padding=2)
+    ax.set_ylim(0, max([*values, reference[0] if reference else 0]) * 1.12)  # the bar labels inside the frame
+    ax.yaxis.set_major_formatter(EngFormatter(sep=""))  # 10M, not 1e7 over the axis
     if reference is not None:
         ax.axhline(reference[0], color="black", linestyle="--", linewidth=1, label=reference[1])
-        ax.legend(fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.tick_params(axis="x", labelsize=8, rotation=30 if many else 0)
     if many:
         plt.setp(ax.get_xticklabels(), ha="right")
-    fig.tight_layout()
-    path = RESULTS / f"{name}.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    if reference is not None:
+        fig.legend(loc="outside lower center", frameon=False, fontsize=8)
+    return plotting.save(fig, RESULTS / f"{name}.png")
 
 
 def time_jitted(fn, calls: list[tuple]) -> tuple[float, float]:

@@ -426,7 +426,7 @@ LAB_ENVS = {
 
 
 def lab_envs(path: str) -> str:
-    """The reward lab's envs with benchmarks.envs' raw rate, and its footnote (CartPole's rate, the 1M target). No bold."""
+    """The reward lab's envs with benchmarks.env_throughput's raw rate, and its footnote (CartPole's rate, the 1M target). No bold."""
     data = read_json(path)
     rate = {r["env"]: r for r in data["rows"]}
     rows = [[f"`{env}`", *labels, f"{rate[env]['steps_per_second'] / 1e6:.1f}M"] for env, labels in LAB_ENVS.items()]

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jrew
-from benchmarks.common import bar_plot, machine, write_results
+from benchmarks.common import bar_plot, load_results, machine, write_results
 from jrew import rewards as R
 from jrew.algos import ppo
 
@@ -53,7 +53,12 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=25, help="updates per timed chunk")
     parser.add_argument("--chunks", type=int, default=4, help="chunks per run")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each pipeline, alternated")
+    parser.add_argument("--replot", action="store_true",
+                        help="measure nothing: redraw the figure from results/reward_overhead.json")
     args = parser.parse_args()
+    if args.replot:
+        print(f"figure: {plot(*load_results('reward_overhead'))}")
+        return
 
     config = ppo.PPOConfig(env=args.env, total_steps=args.chunks * args.updates * 512)
     candidates = pipelines(ppo.make(config).env.observation_size)
@@ -72,14 +77,19 @@ def main() -> None:
         rows.append({"run": name, "steps_per_second": sps, "time_per_step_vs_identity": identity / sps,
                      "compile_seconds": float(np.median(compiles[name]))})
     overheads = {row["run"]: row["time_per_step_vs_identity"] - 1.0 for row in rows[1:]}
-    json_path, _ = write_results("reward_overhead", rows, {**machine(), **vars(args), "overhead": overheads})
-    bar_plot("reward_overhead", [row["run"].replace("(normalize_returns", "(normalize") for row in rows],
-             [row["steps_per_second"] for row in rows], "env steps / s",
-             f"PPO on {args.env}, {args.seeds} seeds: reward pipelines vs identity")
+    settings = {k: v for k, v in vars(args).items() if k != "replot"}
+    json_path, _ = write_results("reward_overhead", rows, {**machine(), **settings, "overhead": overheads})
+    plot(rows, settings)
     print()
     for name, overhead in overheads.items():
         print(f"{name:45s} {overhead:+.1%} time per step vs identity")
     print(f"results: {json_path}")
+
+
+def plot(rows: list[dict], meta: dict):
+    return bar_plot("reward_overhead", [row["run"].replace("(normalize_returns", "(normalize") for row in rows],
+                    [row["steps_per_second"] for row in rows], "env steps / s",
+                    f"PPO on {meta['env']}, {meta['seeds']} seeds: reward pipelines vs identity")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import numpy as np
 
 import envs
 import jrew
-from benchmarks.common import bar_plot, machine, raw_steps_per_second, time_jitted, write_results
+from benchmarks.common import bar_plot, load_results, machine, raw_steps_per_second, time_jitted, write_results
 from jrew.algos import ppo
 
 
@@ -200,7 +200,13 @@ def main() -> None:
     parser.add_argument("--value-hidden", type=int, nargs="+", default=[256] * 5)
     parser.add_argument("--breakdown", action="store_true", help="also time the parts of one jrew update")
     parser.add_argument("--name", default="throughput", help="results/<name>.{json,csv,png}")
+    parser.add_argument("--replot", action="store_true",
+                        help="measure nothing: redraw results/<name>.png from results/<name>.json")
     args = parser.parse_args()
+    if args.replot:
+        rows, meta = load_results(args.name)
+        print(f"figure: {plot(rows, {**meta, 'name': args.name})}")
+        return
     args.policy_hidden, args.value_hidden = tuple(args.policy_hidden), tuple(args.value_hidden)
 
     raw = raw_env_steps_per_second(args.env, args.backend, args.num_envs, args.unroll_length * args.updates)
@@ -220,22 +226,26 @@ def main() -> None:
         {"run": f"jrew PPO ({args.seeds} seeds, one program)", **many,
          "ratio_to_brax_ppo": many["steps_per_second"] / brax["steps_per_second"]},
     ]
-    meta = {**machine(), **{k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}}
+    meta = {**machine(), **{k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items() if k != "replot"}}
     if args.breakdown:
         parts = update_breakdown(args)
         meta["update_breakdown_ms"] = parts
         print("one jrew update: " + ", ".join(f"{name} {ms:.1f} ms ({ms / parts['update']:.0%})"
                                                 for name, ms in parts.items()))
     json_path, _ = write_results(args.name, rows, meta)
-    plot = bar_plot(
-        args.name, ["raw env", "Brax PPO", "jrew PPO", f"jrew x{args.seeds} seeds"],
-        [r["steps_per_second"] for r in rows], "env steps / s",
-        f"brax/{args.env} ({args.backend}), {args.num_envs} envs, {meta['platform']}",
-    )
+    figure = plot(rows, meta)
     print(f"\njrew / Brax PPO = {rows[2]['ratio_to_brax_ppo']:.2f}   "
           f"jrew / raw env = {one['steps_per_second'] / raw:.2f}   "
           f"jrew x{args.seeds} / Brax = {rows[3]['ratio_to_brax_ppo']:.2f}")
-    print(f"results: {json_path}, {plot}")
+    print(f"results: {json_path}, {figure}")
+
+
+def plot(rows: list[dict], meta: dict):
+    return bar_plot(
+        meta["name"], ["raw env", "Brax PPO", "jrew PPO", f"jrew x{meta['seeds']} seeds"],
+        [r["steps_per_second"] for r in rows], "env steps / s",
+        f"brax/{meta['env']} ({meta['backend']}), {meta['num_envs']} envs, {meta['platform']}",
+    )
 
 
 if __name__ == "__main__":

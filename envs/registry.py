@@ -5,9 +5,12 @@ from __future__ import annotations
 import ast
 import difflib
 import functools
+import inspect
+import types
+import typing
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from envs.core import Env
 from envs.wrappers import AutoResetWrapper, DelayedReward, EpisodeWrapper, NoisyReward, SparseReward
@@ -117,6 +120,8 @@ def make(
         As keyword arguments they also work from the CLI (``--env-kwargs reward_delay True``).
       **kwargs: passed to the env's constructor (e.g. ``backend='positional'`` for Brax).
     """
+    if kwargs:
+        check_kwargs(name, kwargs)
     if name in _REGISTRY:
         factory = _REGISTRY[name][0]
         env = factory(**kwargs) if episode_length is None else factory(episode_length=episode_length, **kwargs)
@@ -138,3 +143,134 @@ def make(
     if auto_reset:
         env = AutoResetWrapper(env, reset_mode or default_mode)
     return env
+
+
+# make's own keywords: every env takes them
+_MAKE_KWARGS = ("episode_length", "reward_threshold", "reward_delay", "reward_noise", "auto_reset", "reset_mode")
+
+
+def constructor_kwargs(name: str) -> tuple[dict[str, inspect.Parameter], bool] | None:
+    """The keyword arguments env ``name``'s constructor takes, beyond ``make``'s own, from its
+    signature (following ``**kwargs`` to the base classes), and whether it takes any others too
+    (an open ``**kwargs``); None for an unknown name."""
+    if name in _REGISTRY:
+        factory = _REGISTRY[name][0]
+    elif name in _gymnax_names():
+        from gymnax import registration
+
+        factory = registration._registry[name.removeprefix("gymnax/")]  # gymnax keeps its registry private
+    elif name in _brax_names():
+        from envs.brax_adapter import import_brax_envs
+
+        factory = import_brax_envs()._envs[name.removeprefix("brax/")]
+    else:
+        return None
+    params, is_open = _signature_kwargs(factory)
+    for key in _MAKE_KWARGS:
+        params.pop(key, None)
+    return params, is_open
+
+
+def _signature_kwargs(factory: Callable) -> tuple[dict[str, inspect.Parameter], bool]:
+    """``factory``'s keyword parameters; its ``**kwargs`` followed to ``factory.__wrapped__`` (a
+    factory of another callable; ``factory.fixed``: names it sets itself) or a class's bases."""
+    try:
+        signature = inspect.signature(factory, follow_wrapped=False)
+    except (TypeError, ValueError):  # a builtin without a signature
+        return {}, True
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = {p.name: p for p in signature.parameters.values() if p.kind in kinds}
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return params, False
+    if hasattr(factory, "__wrapped__"):
+        inner, is_open = _signature_kwargs(factory.__wrapped__)
+        fixed = getattr(factory, "fixed", {})
+        return {**{k: p for k, p in inner.items() if k not in fixed}, **params}, is_open
+    if isinstance(factory, type):
+        for base in factory.__mro__[1:]:
+            if "__init__" not in vars(base) or base is object:
+                continue
+            inner, is_open = _signature_kwargs(base)
+            # a base's parameters without a default are the subclass's to pass (e.g. Brax's sys)
+            params = {**{k: p for k, p in inner.items() if p.default is not inspect.Parameter.empty}, **params}
+            if not is_open:
+                return params, False
+    return params, True
+
+
+def check_kwargs(name: str, kwargs: dict[str, Any]) -> None:
+    """Raises ``TypeError`` for a kwarg env ``name`` does not take (listing the ones it does, with
+    the closest match) or a string value where its constructor expects another type (naming the
+    kwarg, the value and the type), before the constructor runs."""
+    found = constructor_kwargs(name)
+    if found is None:
+        return
+    params, is_open = found
+    for key, value in kwargs.items():
+        if key in _MAKE_KWARGS:
+            continue
+        if key not in params:
+            if is_open:
+                continue
+            valid = sorted(params)
+            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            listed = ", ".join(valid) if valid else "none of its own"
+            raise TypeError(f"{name} has no kwarg {key!r}.{hint} Its kwargs: {listed}; and every env's: "
+                            f"{', '.join(_MAKE_KWARGS[:4])}")
+        if isinstance(value, str):
+            expected = _expected_type(params[key])
+            if expected is not None and not _accepts(expected, value):
+                raise TypeError(f"{name}: kwarg {key} expects {_type_name(expected)}{_default_note(params[key])}, "
+                                f"got {value!r} (a string)")
+
+
+_ANNOTATION_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "tuple": tuple, "list": list,
+                     "None": None, "Literal": Literal, "Any": Any, "Optional": typing.Optional, "Union": typing.Union}
+
+
+def _expected_type(param: inspect.Parameter) -> Any:
+    """The parameter's annotation as a type (from its text, too), else its default's type; None if unknown."""
+    annotation = param.annotation
+    if isinstance(annotation, str):
+        try:
+            # the constructor's own annotation text (code, not user input), in a namespace of plain types
+            annotation = eval(annotation, {"__builtins__": {}}, dict(_ANNOTATION_NAMES))
+        except (NameError, AttributeError, SyntaxError, TypeError):
+            return None
+    if annotation is not inspect.Parameter.empty:
+        return annotation
+    default = param.default
+    if default is inspect.Parameter.empty or default is None:
+        return None
+    return type(default)
+
+
+def _accepts(expected: Any, value: str) -> bool:
+    """Whether a string (one that did not read as a Python literal) fits ``expected``."""
+    origin = typing.get_origin(expected)
+    if origin is Literal:  # a string of the wrong value: the constructor's own check names the choices
+        return any(isinstance(a, str) for a in typing.get_args(expected))
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(a, value) for a in typing.get_args(expected))
+    kind = origin if origin is not None else expected
+    if expected is None or kind is type(None):
+        return False
+    return issubclass(str, kind) if isinstance(kind, type) else True  # Any or unknown: let it pass
+
+
+def _type_name(expected: Any) -> str:
+    origin = typing.get_origin(expected)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(expected))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(expected))
+    if expected is None or expected is type(None):
+        return "None"
+    if origin is not None:
+        return getattr(origin, "__name__", str(expected))
+    return getattr(expected, "__name__", str(expected))
+
+
+def _default_note(param: inspect.Parameter) -> str:
+    return "" if param.default is inspect.Parameter.empty else f" (default {param.default!r})"

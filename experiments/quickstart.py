@@ -41,7 +41,7 @@ def main() -> None:
                "compile_seconds": result.compile_seconds, "train_seconds": result.train_seconds,
                "steps_per_second": result.steps_per_second}
         print(f"result: {write_json(args.save_result, [row], settings=vars(args))}")
-    print(f"metrics: {args.run_dir / 'metrics'} (jrew.load_metrics)   resume/extend: jrew resume {args.run_dir}")
+    print(f"metrics: {args.run_dir / 'metrics'} (jrew.load_metrics)   resume: jrew resume {args.run_dir}")
 
 
 if __name__ == "__main__":

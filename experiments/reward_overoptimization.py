@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt
 
 import envs
 from envs import render
-from jrew import demonstrations
+from jrew import demonstrations, plotting
 from jrew import rewards as R
 from jrew.algos import ppo
 
@@ -103,24 +103,21 @@ def plot(results, reference: dict, path: Path) -> list[Path]:
         ax.plot(steps, true, color=color, label=f"{method}: true")
         proxy_ax.plot(steps, optimized, color=color, linestyle="--", alpha=0.6, label=f"{method}: optimized")
         kl_ax.plot(kl, true, ".", color=color, alpha=0.4, label=method)
-    for name, value in reference.items():
-        ax.axhline(value, color="gray", linestyle=":", linewidth=1)
-        ax.annotate(name, (0, value), fontsize=8, color="gray", va="bottom")
+    for (name, value), style in zip(reference.items(), (":", "-.", (0, (1, 3)))):
+        ax.axhline(value, color="gray", linestyle=style, linewidth=1, label=f"true return of {name}")
     ax.set_xlabel("env steps")
     ax.set_ylabel("true return (solid)")
     proxy_ax.set_ylabel("optimized proxy return (dashed)")
-    ax.legend(loc="lower right", fontsize=7)
+    handles, labels = ax.get_legend_handles_labels()  # one legend for both axes, under them (not over a line)
+    proxy_handles, proxy_labels = proxy_ax.get_legend_handles_labels()
+    plotting.legend_below(ax, handles + proxy_handles, labels + proxy_labels, columns=2)
     ax.set_title(f"{ENV}: PPO on a frozen preference reward model")
     kl_ax.set_xlabel("KL(pi || pi_0) on the rollout's states")
     kl_ax.set_ylabel("true return")
-    kl_ax.legend(fontsize=7)
+    plotting.legend_below(kl_ax)
     kl_ax.set_title("true return vs distance from the initial policy")
     paths = [path, path.with_name(path.stem + "_kl.png")]
-    for f, p in zip((fig, kl_fig), paths):
-        f.tight_layout()
-        f.savefig(p, dpi=120)
-        plt.close(f)
-    return paths
+    return [plotting.save(f, p) for f, p in zip((fig, kl_fig), paths)]  # with PDF and SVG beside
 
 
 def main() -> None:

@@ -2,9 +2,13 @@
 
   jrew train --env gymnax/CartPole-v1 --algo ppo --seeds 64 --total-steps 500000 --run-dir runs/x
   jrew train --env lab/point_goal --reward "pbrs(potential=point_mass.distance, coef=[0, 1])" --eval-every 10
+  jrew train --env lab/deep_sea --env-kwargs size=20   (env constructor kwargs as key=value)
   jrew bench benchmarks/suites/smoke.toml --out runs/smoke   (a suite of reward variants -> report.md)
-  jrew resume runs/x
-  jrew plot runs/x
+  jrew resume runs/x                   (continue from the last checkpoint; Ctrl-C in train/resume keeps it)
+  jrew resume runs/x --total-steps 1000000   (extend, where the learner allows: not with PPO's anneal_lr)
+  jrew plot runs/x                     (true return, visible return dashed; PNG + PDF + SVG)
+  jrew plot runs/a runs/b runs/c --out cmp.png   (one figure, a line per run)
+  jrew plot runs/bench-smoke           (a bench folder: a figure per task)
   jrew render runs/x --run 0           (an episode of run 0's policy -> runs/x/episode.gif)
   jrew render --env lab/boat_race      (an episode of random actions; Brax envs: an HTML viewer)
   jrew export runs/x --run 0           (run 0's inference policy -> runs/x/policy-run0, for jrew.load_policy)
@@ -159,21 +163,57 @@ def _report(result, run_dir: Path) -> None:
     if not distributed.is_writer():
         return
     labels = files.read_config(run_dir).variant_labels or [""]
-    for metric in ("true_return", "eval/true_return"):
+    for metric, visible in plotting.VISIBLE_OF.items():  # the visible (env) return beside the true one
         if metric not in result.metrics:
             continue
-        for label, finals in zip(labels, result.final(metric).reshape(len(labels), -1)):
+        per_variant = lambda name: result.final(name).reshape(len(labels), -1)
+        shown = per_variant(visible) if visible in result.metrics else [None] * len(labels)
+        for label, finals, seen in zip(labels, per_variant(metric), shown):
             s = stats.summarize(finals)
-            print(
-                f"final {metric.replace('_', ' ').replace('/', ' ')} over {finals.size} seeds"
-                f"{' of ' + label if label else ''}: mean {s['mean']:.1f}  "
-                f"IQM {s['iqm']:.1f}  (min {s['min']:.1f}, max {s['max']:.1f})"
-            )
-    print(
-        f"compile {result.compile_seconds:.1f}s, train {result.train_seconds:.1f}s, "
-        f"{result.steps_per_second:,.0f} env steps/s over all seeds"
-    )
-    print(f"run directory: {run_dir}   plot: {plotting.plot_run(run_dir)}")
+            line = (f"final {metric.replace('_', ' ').replace('/', ' ')} over {finals.size} seeds"
+                    f"{' of ' + label if label else ''}: mean {s['mean']:.1f}  "
+                    f"IQM {s['iqm']:.1f}  (min {s['min']:.1f}, max {s['max']:.1f})")
+            if seen is not None:
+                v = stats.summarize(seen)
+                line += f"   visible (env) return: mean {v['mean']:.1f}  IQM {v['iqm']:.1f}"
+            print(line)
+    if result.updates_run != 0:  # a finished run resumed ran nothing: no rate
+        print(
+            f"compile {result.compile_seconds:.1f}s, train {result.train_seconds:.1f}s, "
+            f"{result.steps_per_second:,.0f} env steps/s over all seeds"
+        )
+    print(f"run directory: {run_dir}   plot: {plotting.plot_run(run_dir, visible=True)}")
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run: ``main`` says where it stopped and how to continue, without a traceback."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+
+
+def _interruptible(where: Path, train, /, *args, **kwargs):
+    """``train(*args, **kwargs)``, a Ctrl-C in it raised as ``Interrupted(where)`` (the runner has
+    finished its checkpoint writes by then)."""
+    try:
+        return train(*args, **kwargs)
+    except KeyboardInterrupt:
+        raise Interrupted(where) from None
+
+
+def stopped_message(run_dir: Path) -> str:
+    """Where an interrupted run stopped: its last checkpoint, which ``jrew resume`` continues from."""
+    from jrew import run_dir as files
+
+    if not files.has_run(run_dir):
+        return f"stopped before the run started (no {files.CONFIG_FILE} in {run_dir})"
+    from jrew.checkpoints import Checkpoints
+
+    update = Checkpoints(run_dir).latest_step() if (run_dir / files.CHECKPOINT_DIR).exists() else None
+    if update is None:
+        return f"stopped before the first checkpoint; `jrew resume {run_dir}` starts it over from update 0"
+    return f"stopped at update {update}; `jrew resume {run_dir}` continues"
 
 
 def train_command(argv: list[str]) -> None:
@@ -205,8 +245,8 @@ def train_command(argv: list[str]) -> None:
     evaluate = (evaluation.Evaluation(args.eval_every, args.eval_episodes, not args.eval_stochastic)
                 if args.eval_every is not None else None)
     callbacks = sinks(run_dir, args.tensorboard, args.wandb_project, args.wandb_mode, config_lib.to_dict(plan.config))
-    result = runner.train(plan, run_dir=run_dir, evaluation=evaluate, chunk_updates=args.chunk_updates,
-                          until_update=args.until_update, callbacks=callbacks)
+    result = _interruptible(run_dir, runner.train, plan, run_dir=run_dir, evaluation=evaluate,
+                            chunk_updates=args.chunk_updates, until_update=args.until_update, callbacks=callbacks)
     _report(result, run_dir)
 
 
@@ -249,9 +289,18 @@ def grid_flags(config, grids: tuple[str, ...]) -> dict[str, list[float]]:
 
 
 def resume_command(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="jrew resume", description="Continue a run from its latest checkpoint.")
+    parser = argparse.ArgumentParser(
+        prog="jrew resume",
+        description="Continue a run from its latest checkpoint. --total-steps N extends it (a finished run too) to N "
+                    "env steps per seed, when the learner does not depend on its budget: the extended run is then "
+                    "the run trained for N from the start. PPO's default anneal_lr=True decays the learning rate "
+                    "to 0 over the planned budget, so such runs are refused (train them with --no-anneal-lr to "
+                    "extend them later).")
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--until-update", type=int, default=None)
+    parser.add_argument("--until-update", type=int, default=None, help="pause after this many updates")
+    parser.add_argument("--total-steps", type=int, default=None,
+                        help="extend the run to this many env steps per seed (refused, with the reason, when the "
+                             "learner depends on it, e.g. PPO with anneal_lr=True)")
     parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
     parser.add_argument("--wandb-project", default=None, help="also log to this W&B project")
     parser.add_argument("--wandb-mode", default="offline", choices=("offline", "online", "disabled"))
@@ -262,20 +311,68 @@ def resume_command(argv: list[str]) -> None:
     from jrew import runner
 
     config = files.read_config(args.run_dir).config
+    if args.total_steps is not None:
+        from jrew import extend
+
+        ext = extend.extend(args.run_dir, args.total_steps)
+        if ext.new_updates != ext.old_updates:
+            print(f"extended {args.run_dir}: {ext.old_total_steps:,} -> {ext.new_total_steps:,} env steps per seed "
+                  f"({ext.old_updates} -> {ext.new_updates} updates)")
     callbacks = sinks(args.run_dir, args.tensorboard, args.wandb_project, args.wandb_mode, config)
-    result = runner.resume(args.run_dir, until_update=args.until_update, callbacks=callbacks)
+    result = _interruptible(args.run_dir, runner.resume, args.run_dir, until_update=args.until_update,
+                            callbacks=callbacks)
+    if result.updates_run == 0:
+        if result.last_update >= result.num_updates:
+            more = ("it anneals its learning rate to 0 (anneal_lr=True), so more env steps need a new run"
+                    if config.get("anneal_lr") else f"more env steps: `jrew resume {args.run_dir} --total-steps N`")
+            print(f"{args.run_dir} is already finished (at update {result.last_update} of {result.num_updates}); "
+                  f"nothing to train; {more}.")
+        else:
+            print(f"{args.run_dir} is already at update {result.last_update} of {result.num_updates}; nothing to "
+                  "train up to --until-update.")
     _report(result, args.run_dir)
 
 
 def plot_command(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="jrew plot", description="Plot a metric of a run vs env steps.")
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--metric", default="true_return")
-    parser.add_argument("--out", type=Path, default=None)
+    parser = argparse.ArgumentParser(
+        prog="jrew plot",
+        description="Plot a metric vs env steps (mean over seeds, 95% bootstrap CI band), as PNG with PDF and SVG "
+                    "beside it. One run: each variant's true return, its visible (env) return dashed beside it "
+                    "(a gap is reward hacking). Several runs (or a folder of runs): one figure, a line per run "
+                    "directory and variant. A `jrew bench` output folder: one figure per task, a line per variant. "
+                    "E.g. jrew plot runs/ppo runs/pbrs runs/rnd --out sparse.png;  jrew plot runs/bench-smoke")
+    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+                        help="run directories, a folder holding run directories, or a jrew bench output folder")
+    parser.add_argument("--metric", default=None,
+                        help="the metric to plot (default true_return; a bench folder: eval/true_return when every "
+                             "run evaluated)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output PNG (one run: <run_dir>/<metric>.png; several: <metric>_<first>_vs_<last>.png "
+                             "beside the first; a bench folder: the folder the per-task figures go to)")
+    parser.add_argument("--no-visible", action="store_true",
+                        help="one run: do not overlay the visible (env) return on the true return")
     args = parser.parse_args(argv)
     from jrew import plotting
+    from jrew import run_dir as files
 
-    print(plotting.plot_run(args.run_dir, args.metric, args.out))
+    dirs, title = args.run_dirs, None
+    if len(dirs) == 1 and not files.has_run(dirs[0]):
+        folder = dirs[0]
+        if plotting.is_bench_folder(folder):
+            for path in plotting.plot_bench(folder, args.metric, args.out):
+                print(path)
+            return
+        dirs = sorted(d for d in folder.iterdir() if d.is_dir() and files.has_run(d)) if folder.is_dir() else []
+        if not dirs:
+            raise FileNotFoundError(f"no run in {folder}: give run directories (config.json and metrics/), a folder "
+                                    "holding them, or a `jrew bench` output folder")
+        title = f"{folder.name}: {len(dirs)} runs"
+        args.out = args.out or folder / f"{(args.metric or 'true_return').replace('/', '_')}.png"
+    metric = args.metric or "true_return"
+    if len(dirs) == 1:
+        print(plotting.plot_run(dirs[0], metric, args.out, visible=not args.no_visible))
+    else:
+        print(plotting.plot_runs(dirs, metric, args.out, title))
 
 
 def render_command(argv: list[str]) -> None:
@@ -380,6 +477,9 @@ def bench_command(argv: list[str]) -> None:
                         help="pause every group after this many updates (rerun to continue)")
     parser.add_argument("--check", action="store_true", help="only read and check the suite, then list its groups")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples for the CIs")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: (re)write report.md, the tables and the figures from --out's runs, or "
+                             "from its curves.parquet where the runs are gone (e.g. a published results folder)")
     args = parser.parse_args(argv)
     from jrew import bench
 
@@ -392,7 +492,15 @@ def bench_command(argv: list[str]) -> None:
             print(f"  {g.task.key:14s} {g.name:24s} {g.algo:4s} {', '.join(v.name for v in g.variants)}")
         return
     out = args.out or Path("runs") / f"bench-{suite.name}"
-    bench.run_suite(suite, out, until_update=args.until_update)
+    if args.report_only:
+        print(f"report: {bench.write_report(suite, out, reps=args.reps)}")
+        return
+    try:
+        bench.run_suite(suite, out, until_update=args.until_update)
+    except KeyboardInterrupt:  # each group's run keeps its checkpoints: a rerun continues them
+        print(f"jrew bench: stopped; rerun the same command to continue: jrew bench {args.suite} --out {out}",
+              file=sys.stderr)
+        raise SystemExit(130) from None
     if bench.unfinished(suite, out):
         print(f"paused; rerun the same command to continue: jrew bench {args.suite} --out {out}")
         return
@@ -451,6 +559,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except SystemExit as stop:  # argparse/tyro usage errors and --help: return the code, don't exit
         return stop.code if isinstance(stop.code, int) else 1
+    except Interrupted as stop:  # Ctrl-C in a run: one line, not a traceback
+        print(f"jrew {argv[0]}: {stopped_message(stop.run_dir)}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"jrew {argv[0]}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

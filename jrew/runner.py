@@ -73,6 +73,9 @@ class RunResult:
     chunk_seconds: list[float] = dataclasses.field(default_factory=list)  # wall time of each full chunk
     variants: np.ndarray | None = None
     plan: Plan | None = None  # what was trained: variants x seeds
+    first_update: int = 0  # the update this session started from (a resumed run's checkpoint)
+    last_update: int | None = None  # the update it stopped at (None: the last of ``env_steps``)
+    num_updates: int | None = None  # the run's planned updates
 
     def final(self, name: str = "true_return") -> np.ndarray:
         """Per-run value of ``name`` at the last update."""
@@ -84,10 +87,20 @@ class RunResult:
         return self.metrics[name].reshape(num_variants, -1, self.metrics[name].shape[-1])
 
     @property
+    def updates_run(self) -> int | None:
+        """Updates this session ran (0 for a finished run resumed); None if unknown."""
+        return None if self.last_update is None else self.last_update - self.first_update
+
+    @property
     def steps_per_second(self) -> float:
-        """Env steps per second over all runs, compile time excluded."""
-        steps = (self.env_steps[-1] if len(self.env_steps) else 0) * len(self.seeds)
-        return steps / max(self.train_seconds, 1e-9)
+        """Env steps per second over all runs in this session, compile time excluded; NaN when no
+        update ran."""
+        per_run = self.env_steps[-1] if len(self.env_steps) else 0
+        if self.last_update is not None:  # this session's share of the steps (a resumed run's are fewer)
+            if self.updates_run <= 0:
+                return float("nan")
+            per_run = per_run * self.updates_run / self.last_update
+        return per_run * len(self.seeds) / max(self.train_seconds, 1e-9)
 
 
 def train(
@@ -237,7 +250,8 @@ class _HostLoop:
         num = next(iter(merged.values())).shape[1] if merged else 0
         env_steps = (np.arange(update - num, update) + 1) * steps_per_update
         return RunResult(program.real_runs(state), merged, env_steps, program.plan.run_seeds, self.run_dir,
-                         compile_seconds, train_seconds, chunk_seconds, program.plan.run_variants, program.plan)
+                         compile_seconds, train_seconds, chunk_seconds, program.plan.run_variants, program.plan, start,
+                         update, program.trainer.num_updates)
 
     def _record(self, state, metrics: dict[str, np.ndarray], first: int, update: int, history: dict) -> None:
         """After a chunk: metrics and summary to the run directory and history, then the checkpoint

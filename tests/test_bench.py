@@ -242,8 +242,10 @@ def test_smoke_suite_resumes_after_an_interruption_and_writes_its_report(tmp_pat
     assert lines[0].endswith("resuming from update 6 of 12") and lines[1].endswith("training"), lines
     np.testing.assert_array_equal(jrew.load_metrics(out / "runs/cartpole/g00-ppo")["loss"][:, :6], first_rows)
     assert cli.main(["bench", str(SMOKE), "--out", str(out), "--reps", "200"]) == 0  # all done: skipped, then the report
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert printed.count("done, skipped") == len(suite.groups) and "report:" in printed
+    assert "report" in captured.err and "7/7" in captured.err  # the report's progress (bootstraps take a while)
     report = (out / "report.md").read_text()
     assert "| scaled[learning_rate=0.001] | 3 |" in report
     import pandas as pd
@@ -256,6 +258,19 @@ def test_smoke_suite_resumes_after_an_interruption_and_writes_its_report(tmp_pat
     assert curves.groupby("variant").update.max().eq(12).all()
     for figure in ("curves_cartpole", "intervals_cartpole", "profiles_cartpole", "proxy_vs_true_cartpole"):
         assert (out / f"{figure}.png").stat().st_size > 5000
+        assert (out / f"{figure}.pdf").read_bytes().startswith(b"%PDF") and (out / f"{figure}.svg").exists()
+    assert cli.main(["plot", str(out)]) == 0  # a bench folder: a figure per task, a line per variant
+    assert capsys.readouterr().out.strip() == str(out / "plot_eval_true_return_cartpole.png")
+    # a published folder keeps the tables, not the runs: --report-only redraws everything from them
+    published = tmp_path / "published"
+    published.mkdir()
+    for name in ("curves", "scores", "aggregates", "groups"):
+        shutil.copyfile(out / f"{name}.parquet", published / f"{name}.parquet")
+    assert cli.main(["bench", str(SMOKE), "--out", str(published), "--reps", "200", "--report-only"]) == 0
+    assert (published / "report.md").read_text() == report and not (published / "runs").exists()
+    for name in ("curves", "scores", "aggregates", "groups"):
+        pd.testing.assert_frame_equal(pd.read_parquet(published / f"{name}.parquet"),
+                                      pd.read_parquet(out / f"{name}.parquet"))
     edited = tmp_path / "edited.toml"
     shutil.copyfile(SMOKE, edited)
     edited.write_text(edited.read_text().replace("seeds = 3", "seeds = 4"))

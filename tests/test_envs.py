@@ -100,6 +100,26 @@ def test_registry_and_kwargs():
         envs.register("noslash", lambda: None)
 
 
+def test_env_kwargs_errors_name_the_kwarg_its_type_and_the_valid_ones(capsys):
+    """A value of the wrong type names the kwarg, the value and the type (not a bare "'<' not
+    supported"); a misspelled kwarg lists the env's valid ones with the close match."""
+    with pytest.raises(TypeError, match=r"^lab/deep_sea: kwarg size expects int \(default 10\), got '20x'"):
+        envs.make("lab/deep_sea", **envs.parse_kwargs([("size", "20x")]))
+    with pytest.raises(TypeError, match=r"lab/deep_sea has no kwarg 'sise'\. Did you mean 'size'\? Its kwargs: size;"):
+        envs.make("lab/deep_sea", sise=8)
+    with pytest.raises(TypeError, match=r"'wal'\. Did you mean 'wall'\?.*reward, start, start_noise, wall"):
+        envs.make("lab/point_goal", wal=False)  # a time-limited lab env: the class's kwargs behind the factory
+    with pytest.raises(TypeError, match=r"gymnax/CartPole-v1 has no kwarg 'size'\. Its kwargs: none of its own"):
+        envs.make("gymnax/CartPole-v1", size=3)
+    assert {"backend", "n_frames", "ctrl_cost_weight"} <= set(envs.registry.constructor_kwargs("brax/ant")[0])
+    envs.make("lab/deep_sea", size=6, episode_length=5, reward_noise=0.1)  # valid ones pass
+    envs.make("lab/point_goal", reward="dense", wall=False)
+    from jrew import cli
+
+    assert cli.main(["render", "--env", "lab/deep_sea", "--env-kwargs", "size=20x"]) == 2
+    assert "kwarg size expects int (default 10), got '20x'" in capsys.readouterr().err
+
+
 def test_episode_length_must_be_positive():
     with pytest.raises(ValueError, match="episode_length must be >= 1, got 0"):
         envs.make("brax/inverted_pendulum", backend="positional", episode_length=0)

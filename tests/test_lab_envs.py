@@ -336,6 +336,24 @@ def test_render_an_episode_to_gif_and_pngs(name, tmp_path, key):
     assert [p.name for p in pngs] == ["frame_0000.png", "frame_0001.png", "frame_0002.png"]
 
 
+def test_rendered_gridworld_frames_carry_a_step_counter_the_returns_and_a_legend(key):
+    from envs.lab import grid
+
+    env = envs.make("lab/boat_race", episode_length=6)
+    states = render.record_episode(env, render.random_actions(env), key)
+    raw = render.frames(env, states, annotate=False)
+    images = render.frames(env, states)
+    assert len({image.shape for image in images}) == 1  # one size for the whole GIF
+    height, width = raw[0].shape[:2]
+    assert images[0].shape[0] > height + 50 and images[0].shape[1] >= width
+    assert not np.array_equal(images[1][height:], images[2][height:])  # the step counter moves on
+    labels = [label for label, _ in grid.legend({ch for s in states for row in env.unwrapped.board(s) for ch in row})]
+    assert labels[:3] == ["wall", "agent", "finish line"] and "checkpoint" in labels
+    strip = images[0][height:].reshape(-1, 3)
+    for _, color in grid.legend("#A1"):  # each legend colour is drawn in the strip under the board
+        assert (strip == np.array(color, np.uint8)).all(axis=1).sum() >= 25
+
+
 def test_board_shows_the_agent_and_the_lap_progress():
     env = envs.make("lab/boat_race", auto_reset=False)
     state = env.reset(jax.random.PRNGKey(0))

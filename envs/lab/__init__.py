@@ -88,6 +88,7 @@ def _time_limited(cls: Callable[..., Env], default_length: int, **fixed) -> Call
     def factory(episode_length: int = default_length, **kwargs) -> Env:
         return EpisodeWrapper(cls(**fixed, **kwargs), episode_length)
 
+    factory.__wrapped__, factory.fixed = cls, fixed  # for envs.registry.constructor_kwargs
     return factory
 
 

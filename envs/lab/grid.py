@@ -44,6 +44,26 @@ COLORS = {
     "^": (250, 200, 40),
 }
 
+# What each board character is, for the legend under rendered frames (``envs.render.frames``); an env
+# may override entries with a ``legend`` attribute of its own. Floor is left out.
+LEGEND = {
+    "#": "wall", "A": "agent", "G": "goal", "F": "finish line", "1": "checkpoint", "2": "checkpoint",
+    "3": "checkpoint", "4": "checkpoint", "c": "checkpoint passed", "X": "box", "T": "watered tomato",
+    "t": "dry tomato", "O": "tampering cell", "V": "noisy TV", ">": "goal tile", "v": "goal tile", "<": "goal tile",
+    "^": "goal tile",
+}
+
+
+def legend(chars, names: dict[str, str] | None = None) -> list[tuple[str, tuple[int, int, int]]]:
+    """``[(label, rgb)]`` for the board characters ``chars`` (in ``LEGEND``'s order, one entry per
+    label; floor and unnamed characters left out). ``names`` overrides ``LEGEND``'s labels."""
+    names = {**LEGEND, **(names or {})}
+    present, out = set(chars), {}
+    for ch in [*names, *sorted(present - set(names))]:
+        if ch in present and ch in names and names[ch] not in out:
+            out[names[ch]] = COLORS.get(ch, (128, 128, 128))
+    return list(out.items())
+
 
 @dataclasses.dataclass(frozen=True)
 class Layout:

@@ -28,9 +28,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import jax
+import tyro
 from flax import struct
 
 import envs
@@ -56,8 +57,8 @@ class LearnerConfig:
 
     env: str = static("gymnax/CartPole-v1")
     """env name for envs.make (`jrew envs` lists them)"""
-    env_kwargs: tuple[tuple[str, str], ...] = static(())
-    """extra env constructor kwargs as name value pairs, e.g. backend positional"""
+    env_kwargs: Annotated[tuple[tuple[str, str], ...], tyro.conf.arg(metavar="KEY=VALUE [KEY=VALUE ...]")] = static(())
+    """env constructor kwargs as key=value pairs, e.g. --env-kwargs size=8 backend=mjx"""
     episode_length: int | None = static(None)
     """time limit in steps (truncation); None keeps the env's own"""
     total_steps: int = static(500_000)

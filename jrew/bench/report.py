@@ -18,7 +18,6 @@ suite's score metric (``eval/true_return``: the last evaluation's mean over its 
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import matplotlib
@@ -37,7 +36,13 @@ ALL_TASKS = "all tasks"
 
 
 def collect(suite: Suite, out: Path) -> pd.DataFrame:
-    """Every group's metrics as one long table (task, variant, seed, update, env_steps, metrics...)."""
+    """Every group's metrics as one long table (task, variant, seed, update, env_steps, metrics...).
+    Without the groups' run directories (a published folder keeps only its tables), the table is
+    ``curves.parquet`` of an earlier report, restricted to the suite's groups."""
+    if not any(files.has_run(group_dir(out, g)) for g in suite.groups) and (out / "curves.parquet").exists():
+        stored = pd.read_parquet(out / "curves.parquet")
+        keep = {(g.task.key, g.name) for g in suite.groups}
+        return stored[[k in keep for k in zip(stored.task, stored.group)]].reset_index(drop=True)
     frames = []
     for group in suite.groups:
         metrics = files.load_metrics(group_dir(out, group))
@@ -120,6 +125,8 @@ def aggregates(suite: Suite, matrices: dict[str, dict[str, np.ndarray]], reps: i
 
 def groups_table(suite: Suite, out: Path) -> pd.DataFrame:
     """Per compiled program (in the suite's order): its runs, compile time and training env steps/s."""
+    if not (out / GROUPS_FILE).exists() and (out / "groups.parquet").exists():  # a published folder: its table
+        return pd.read_parquet(out / "groups.parquet")
     records = json.loads((out / GROUPS_FILE).read_text()) if (out / GROUPS_FILE).exists() else {}
     rows = []
     for group in suite.groups:
@@ -135,47 +142,48 @@ def groups_table(suite: Suite, out: Path) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- plots
+# Every figure is a PNG with a PDF and an SVG beside it (jrew.plotting.save). Within a task's figures a
+# variant keeps its colour: colours go to the variants a figure shows in the suite's order.
+
+
+def _colors(suite: Suite, names) -> dict[str, tuple]:
+    present = set(names)
+    return plotting.colors_for([v for v in suite.variant_names if v in present])
 
 
 def plot_curves(suite: Suite, curves: pd.DataFrame, out: Path) -> list[Path]:
     paths = []
     for task in suite.tasks:
         here = curves[curves.task == task.key]
+        colors = _colors(suite, here.variant.unique())
         lines = {}
         for variant, g in here.groupby("variant", sort=False):
             table = g.pivot(index="seed", columns="env_steps", values=suite.score_metric)
             lines[variant] = (table.columns.to_numpy(), table.to_numpy())
-        paths.append(plotting.plot_curves(lines, suite.score_metric.replace("_", " "),
-                                          f"{suite.name}: {task.key}", out / f"curves_{task.key}.png"))
+        paths.append(plotting.plot_curves(lines, suite.score_metric.replace("_", " "), f"{suite.name}: {task.key}",
+                                          out / f"curves_{task.key}.png", {v: {"color": colors[v]} for v in lines}))
     return paths
 
 
-def plot_intervals(matrices, aggregates_table: pd.DataFrame, out: Path) -> list[Path]:
-    from rliable import plot_utils
-
+def plot_intervals(suite: Suite, matrices, aggregates_table: pd.DataFrame, out: Path) -> list[Path]:
     paths = []
     for task in matrices:
         here = aggregates_table[aggregates_table.task == task].dropna(subset=["iqm"])
         if here.empty:
             continue
-        names = list(here.variant)
+        names = [v for v in suite.variant_names if v in set(here.variant)]
         points = {v: here.loc[here.variant == v, list(stats.AGGREGATES)].to_numpy()[0] for v in names}
         cis = {v: np.stack([here.loc[here.variant == v, [f"{a}_low" for a in stats.AGGREGATES]].to_numpy()[0],
                             here.loc[here.variant == v, [f"{a}_high" for a in stats.AGGREGATES]].to_numpy()[0]])
                for v in names}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fig, _ = plot_utils.plot_interval_estimates(
-                points, cis, metric_names=["IQM", "Median", "Mean", "Optimality gap"], algorithms=names,
-                xlabel="normalized score", subfigure_width=3.4, row_height=0.45)
-        fig.suptitle(f"{task}: 95% stratified bootstrap CIs (rliable)", fontsize=12, y=1.25)
-        paths.append(_save(fig, out / f"intervals_{task.replace(' ', '_')}.png"))
+        paths.append(plotting.plot_intervals(
+            points, cis, ["IQM", "Median", "Mean", "Optimality gap"],
+            f"{task}: 95% stratified bootstrap CIs (rliable); diamond: point estimate",
+            out / f"intervals_{task.replace(' ', '_')}.png", colors=_colors(suite, names)))
     return paths
 
 
-def plot_profiles(matrices, out: Path, reps: int = 2000) -> list[Path]:
-    from rliable import plot_utils
-
+def plot_profiles(suite: Suite, matrices, out: Path, reps: int = 2000) -> list[Path]:
     paths = []
     taus = np.linspace(0.0, 1.0, 41)
     for task, by_variant in matrices.items():
@@ -183,13 +191,9 @@ def plot_profiles(matrices, out: Path, reps: int = 2000) -> list[Path]:
         if not finite:
             continue
         profiles, cis = stats.performance_profiles(finite, taus, reps=reps)
-        fig, ax = plt.subplots(figsize=(6.4, 4), dpi=110)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
-                                                 xlabel=r"normalized score $\tau$", legend=True)
-        ax.set_title(f"{task}: performance profiles (share of runs > tau, 95% CIs)", fontsize=9)
-        paths.append(_save(fig, out / f"profiles_{task.replace(' ', '_')}.png"))
+        paths.append(plotting.plot_profiles(
+            taus, profiles, cis, f"{task}: performance profiles (share of runs > tau, 95% CIs)",
+            out / f"profiles_{task.replace(' ', '_')}.png", colors=_colors(suite, profiles)))
     return paths
 
 
@@ -197,22 +201,21 @@ def plot_proxy_vs_true(suite: Suite, scores: pd.DataFrame, out: Path) -> list[Pa
     paths = []
     for task in suite.tasks:
         here = scores[scores.task == task.key]
-        fig, ax = plt.subplots(figsize=(6.4, 4), dpi=110)
-        for variant, g in here.groupby("variant", sort=False):
-            ax.scatter(g["env_return"], g["true_return"], label=variant, alpha=0.7, s=18)
-        ax.set_xlabel("visible (env) return of the last training episodes")
-        ax.set_ylabel("true return of the last training episodes")
-        ax.set_title(f"{task.key}: proxy vs true, one point per run", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-        paths.append(_save(fig, out / f"proxy_vs_true_{task.key}.png"))
+        colors = _colors(suite, here.variant.unique())
+        with plt.rc_context(plotting._STYLE):
+            fig, ax = plt.subplots(figsize=(6.4, 4))
+            for i, (variant, g) in enumerate(here.groupby("variant", sort=False)):
+                # hollow markers of shrinking size and distinct shapes: runs on the same point all show
+                ax.scatter(g["env_return"], g["true_return"], label=variant, s=max(64 - 10 * i, 14),
+                           marker="osD^v<>ph"[i % 9], facecolors="none", edgecolors=colors[variant], linewidths=1.2)
+            ax.set_xlabel("visible (env) return of the last training episodes")
+            ax.set_ylabel("true return of the last training episodes")
+            ax.set_title(f"{task.key}: proxy vs true, one point per run", fontsize=9)
+            ax.grid(alpha=0.3)
+            ax.margins(0.06)
+            plotting.legend_below(ax, columns=min(here.variant.nunique(), 5))
+        paths.append(plotting.save(fig, out / f"proxy_vs_true_{task.key}.png"))
     return paths
-
-
-def _save(fig, path: Path) -> Path:
-    fig.savefig(path, bbox_inches="tight", dpi=110)
-    plt.close(fig)
-    return path
 
 
 # ---------------------------------------------------------------- report
@@ -282,24 +285,48 @@ def markdown(suite: Suite, scores: pd.DataFrame, aggregates_table: pd.DataFrame,
             lines.append(f"| {g.task} | {g.group} | {g.algo} | {g.variants} | {g.runs} | {g.compile_seconds:.1f} | "
                          f"{g.env_steps_per_second:,.0f} |")
         lines.append("")
-    lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in figures] + [""]
+    lines += ["## Figures", "", "Each figure is also written as PDF and SVG beside the PNG (same name).", ""]
+    lines += [f"![{p.stem}]({p.name})" for p in figures] + [""]
     return "\n".join(lines)
 
 
-def write(suite: Suite, out: str | Path, reps: int = 2000) -> Path:
-    """Writes the tables, plots and ``report.md`` of the finished suite in ``out``; returns the report's path."""
+def write(suite: Suite, out: str | Path, reps: int = 2000, progress: bool = True) -> Path:
+    """Writes the tables, plots and ``report.md`` of the finished suite in ``out``; returns the report's
+    path. Rerunning it on a folder that has only the tables (``curves.parquet``, ``groups.parquet``)
+    redraws the figures and the report from them: the statistics are seeded, so the tables come out
+    the same. ``progress``: a progress bar on stderr (the bootstraps take a while)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     out = Path(out)
-    curves = collect(suite, out)
-    scores = run_scores(suite, curves)
-    matrices = score_matrices(suite, scores)
-    aggregates_table = aggregates(suite, matrices, reps)
-    groups = groups_table(suite, out)
-    curves.to_parquet(out / "curves.parquet", index=False)
-    scores.to_parquet(out / "scores.parquet", index=False)
-    aggregates_table.to_parquet(out / "aggregates.parquet", index=False)
-    groups.to_parquet(out / "groups.parquet", index=False)
-    figures = (plot_curves(suite, curves, out) + plot_intervals(matrices, aggregates_table, out)
-               + plot_profiles(matrices, out, reps) + plot_proxy_vs_true(suite, scores, out))
-    path = out / "report.md"
-    path.write_text(markdown(suite, scores, aggregates_table, groups, figures, out))
+    with Progress(TextColumn("[bold]report"), BarColumn(bar_width=20), MofNCompleteColumn(),
+                  TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True),
+                  disable=not progress) as bar:
+        task = bar.add_task("reading the runs' metrics", total=7)
+
+        def step(description: str) -> None:
+            bar.update(task, advance=1, description=description)
+
+        curves = collect(suite, out)
+        step("scores")
+        scores = run_scores(suite, curves)
+        matrices = score_matrices(suite, scores)
+        step(f"bootstrap CIs ({reps} resamples)")
+        aggregates_table = aggregates(suite, matrices, reps)
+        groups = groups_table(suite, out)
+        curves.to_parquet(out / "curves.parquet", index=False)
+        scores.to_parquet(out / "scores.parquet", index=False)
+        aggregates_table.to_parquet(out / "aggregates.parquet", index=False)
+        groups.to_parquet(out / "groups.parquet", index=False)
+        step("learning curves")
+        figures = plot_curves(suite, curves, out)
+        step("interval estimates")
+        figures += plot_intervals(suite, matrices, aggregates_table, out)
+        step(f"performance profiles ({reps} resamples)")
+        figures += plot_profiles(suite, matrices, out, reps)
+        step("proxy vs true")
+        figures += plot_proxy_vs_true(suite, scores, out)
+        step("report.md")
+        path = out / "report.md"
+        path.write_text(markdown(suite, scores, aggregates_table, groups, figures, out))
     return path

@@ -1,11 +1,12 @@
 """Raw env-step throughput of the reward-lab envs (and two gymnax anchors), in one run.
 
-    python -m benchmarks.envs [--num-envs 1024] [--num-steps 1000] [--repeats 5]
+    python -m benchmarks.env_throughput [--num-envs 1024] [--num-steps 1000] [--repeats 5]
 
 Each env runs ``--num-envs`` copies under uniformly random actions in one jitted ``lax.scan``
 (auto-reset included, as in training); the rate is the median of ``--repeats`` timed calls,
 compile excluded and reported separately. Target on 2 CPU cores: >= 1M steps/s for the grid and
-point-mass envs. Results: benchmarks/results/envs.{json,csv,png}.
+point-mass envs. Results: benchmarks/results/envs.{json,csv,png} (the results keep their name; the
+script was ``benchmarks/envs.py``, renamed because run as a file it shadowed the ``envs`` package).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 import envs
-from benchmarks.common import bar_plot, machine, raw_steps_per_second, write_results
+from benchmarks.common import bar_plot, load_results, machine, raw_steps_per_second, write_results
 
 LAB = ("lab/boat_race", "lab/box_push", "lab/tomato_watering", "lab/noisy_tv",
        "lab/point_goal", "lab/point_goal_dense", "lab/point_hazard", "lab/deep_sea")
@@ -27,7 +28,11 @@ def main() -> None:
     parser.add_argument("--num-steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--envs", nargs="+", default=list(LAB + ANCHORS))
+    parser.add_argument("--replot", action="store_true", help="measure nothing: redraw the figure from results/envs.json")
     args = parser.parse_args()
+    if args.replot:
+        print(f"figure: {plot(*load_results('envs'))}")
+        return
 
     rows = []
     for name in args.envs:
@@ -38,12 +43,15 @@ def main() -> None:
         verdict = "" if target is None else ("  (>= 1M: yes)" if rate >= target else "  (>= 1M: NO)")
         print(f"{name:24s} {rate:>13,.0f} steps/s   compile {compile_seconds:4.1f} s{verdict}", flush=True)
 
-    meta = {**machine(), **vars(args)}
+    meta = {**machine(), **{k: v for k, v in vars(args).items() if k != "replot"}}
     json_path, _ = write_results("envs", rows, meta)
-    plot = bar_plot("envs", [r["env"].split("/")[1] for r in rows], [r["steps_per_second"] for r in rows],
-                    "env steps / s", f"raw env stepping, {args.num_envs} envs, random actions, {meta['platform']}",
+    print(f"results: {json_path}, {plot(rows, meta)}")
+
+
+def plot(rows: list[dict], meta: dict):
+    return bar_plot("envs", [r["env"].split("/")[1] for r in rows], [r["steps_per_second"] for r in rows],
+                    "env steps / s", f"raw env stepping, {meta['num_envs']} envs, random actions, {meta['platform']}",
                     reference=(TARGET, "target for grid and point envs"))
-    print(f"results: {json_path}, {plot}")
 
 
 if __name__ == "__main__":
