@@ -11,7 +11,7 @@
    file or to a folder is a warning, which ``mkdocs build --strict`` turns into a failure.
 3. **The transform table.** The line ``<!-- transform-table -->`` becomes a table of every
    constructor a ``--reward`` string may call, with its signature and the first paragraph of its
-   docstring (``transform_table``).
+   docstring (``transform_table``; ``text_constructors`` is the one place it reads them from).
 """
 
 from __future__ import annotations
@@ -169,10 +169,14 @@ def text_constructors() -> dict:
     return spec.TRANSFORMS
 
 
-def first_paragraph(fn) -> str:
-    doc = inspect.getdoc(fn) or ""
-    paragraph = " ".join(line.strip() for line in doc.split("\n\n", 1)[0].splitlines())
-    return table_cell(paragraph)
+def docstring_summary(fn) -> str:
+    """The first paragraph of ``fn``'s docstring; where it ends in a colon and an indented formula
+    follows (RND, E3B, ICM), the formula too, as code."""
+    parts = (inspect.getdoc(fn) or "").split("\n\n")
+    text = " ".join(line.strip() for line in parts[0].splitlines())
+    if text.endswith(":") and len(parts) > 1 and parts[1].startswith(" "):
+        text += " " + "; ".join(f"`{line.strip()}`" for line in parts[1].splitlines() if line.strip())
+    return table_cell(text)
 
 
 def table_cell(text: str) -> str:
@@ -191,5 +195,5 @@ def transform_table() -> str:
             "|---|---|---|"]
     for name, fn in sorted(text_constructors().items()):
         where = f"{fn.__module__}.{fn.__qualname__}"
-        rows.append(f"| [`{name}`][{where}] | `{signature(fn)}` | {first_paragraph(fn)} |")
+        rows.append(f"| [`{name}`][{where}] | `{signature(fn)}` | {docstring_summary(fn)} |")
     return "\n".join(rows)
