@@ -1,18 +1,21 @@
-"""The README's tables, rendered from the committed result files.
+"""The tables of README.md, docs/ and benchmarks/README.md, rendered from the committed result files.
 
-    python -m benchmarks.docs_numbers            # rewrite every generated block of README.md in place
+    python -m benchmarks.docs_numbers            # rewrite every generated block in place
     python -m benchmarks.docs_numbers --check    # exit 1, naming each block whose text differs from its files
 
-A generated block in README.md sits between two markers:
+A generated block sits between two markers, in any of the files ``target_files`` lists (README.md,
+benchmarks/README.md and the pages under docs/):
 
     <!-- generated: NAME (from path/one.json, path/two.parquet) -->
     ...the text this script renders...
     <!-- /generated -->
 
-NAME is a key of ``BLOCKS`` below; the paths in the opening marker are the block's source files,
-relative to the repository root, and must be the ones its renderer reads. The labels of rows
-and columns are written here; every number comes from the files. Bold marks follow a rule stated
-beside each renderer (and in the README's caption), never a choice by hand.
+NAME is a key of ``BLOCKS`` below, and each block appears once, in whichever of those files it
+fits. The paths in the opening marker are the block's source files, relative to the repository
+root, and must be the ones its renderer reads. Renderers write links relative to the repository
+root; each block's links are rewritten relative to the file that holds it. The labels of rows and
+columns are written here; every number comes from the files. Bold marks follow a rule stated
+beside each renderer (and in the caption beside the table), never a choice by hand.
 
 Reads only pandas/pyarrow and json: no JAX, no training.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import posixpath
 import re
 import sys
 from collections.abc import Callable
@@ -29,6 +33,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+
+
+def target_files(root: Path = ROOT) -> list[str]:
+    """The files that may hold generated blocks, relative to ``root``: the README, the benchmarks'
+    README and every page under docs/ (those that exist)."""
+    paths = ["README.md", "benchmarks/README.md", *(p.relative_to(root).as_posix()
+                                                     for p in sorted((root / "docs").rglob("*.md")))]
+    return [p for p in paths if (root / p).is_file()]
 
 MINUS = "\u2212"
 DASH = "\u2013"
@@ -83,6 +95,25 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" if any(row) else "|" for row in rows]
     return "\n".join(re.sub(r"\|  (?=\|)", "| ", line) for line in lines)  # an empty cell is "| |"
+
+
+_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+
+
+def relink(text: str, where: str) -> str:
+    """``text`` (links relative to the repository root) with its relative links rewritten for the
+    file ``where`` (a path relative to the root)."""
+    base = posixpath.dirname(where) or "."
+
+    def fix(m: re.Match) -> str:
+        url = m[2]
+        if re.match(r"^[a-z][a-z0-9+.-]*:|^[#/]", url):  # a scheme, an anchor or an absolute path
+            return m[0]
+        path, _, anchor = url.partition("#")
+        new = posixpath.relpath(posixpath.normpath(path), base) + (f"#{anchor}" if anchor else "")
+        return m[1] + new + m[3]
+
+    return text if base == "." else _LINK.sub(fix, text)
 
 
 def read_json(path: str, *, rows: bool = False):
@@ -682,8 +713,9 @@ class Block:
     render: Callable[..., str]
     sources: tuple[str, ...]
 
-    def text(self) -> str:
-        return self.render(*self.sources)
+    def text(self, where: str = "README.md") -> str:
+        """The block as the file ``where`` (relative to the repository root) holds it."""
+        return relink(self.render(*self.sources), where)
 
 
 def quickstart(path: str) -> str:
@@ -713,7 +745,73 @@ def pbrs_deepsea(path: str) -> str:
                   "steps until mean ≥ 0.9"], rows)
 
 
+SUMMARY_SOURCES = ("experiments/results/pbrs_deepsea10.json", "experiments/results/deep_exploration_deep_sea20.json",
+                   "experiments/results/preference_rl_tomato_watering.json",
+                   "experiments/results/boat_race_summary.json", "experiments/results/gail_cartpole.json",
+                   "experiments/results/gail_pendulum.json", "benchmarks/results/throughput.json",
+                   "benchmarks/results/scaling.json", "benchmarks/results/imitation_side_by_side.json")
+
+
+def results_summary(pbrs: str, deep_sea: str, preferences: str, boat: str, gail_cartpole: str, gail_pendulum: str,
+                    speed: str, scaling: str, imitation: str) -> str:
+    """The front page's summary: one headline figure per result, each linked to its page. No bold.
+
+    Deep exploration names the method that solves the most seeds (the first on a tie); preference
+    RL the preference-model row with the highest final true return.
+    """
+    shaped = {r["variant"]: r for r in read_json(pbrs, rows=True)}
+    pbrs_seeds = read_json(pbrs)["meta"]["settings"]["seeds"]
+    sea = read_json(deep_sea, rows=True)
+    best = max(sea, key=lambda r: r["seeds_solved"])
+    ppo = next(r for r in sea if r["method"] == "ppo")
+    prefs = read_json(preferences, rows=True)
+    model = max((r for r in prefs if r["method"].startswith("preference model")),
+                key=lambda r: r["final_true_return"]["mean"])
+    visible = next(r for r in prefs if r["method"] == "visible reward")
+    race = {r["variant"]: r for r in read_json(boat, rows=True)}
+    (gc,), (gp,) = read_json(gail_cartpole, rows=True), read_json(gail_pendulum, rows=True)
+    (jrew_speed,) = [r for r in read_json(speed)["rows"] if r["run"] == "jrew PPO (1 seed)"]
+    largest = max((r for r in read_json(scaling)["rows"] if r["sweep"] == "runs"), key=lambda r: r["runs"])
+    per_seed = {r["library"].split(" (")[0]: r["wall_seconds_per_seed"] for r in read_json(imitation)["rows"]}
+    rows = [
+        ["[Shaping](docs/rewards.md#shaping-that-helps-measured): PBRS on DeepSea 10",
+         (f"{shaped['PBRS (column potential)']['seeds_solved']}/{pbrs_seeds} seeds solved with PBRS, "
+          f"{shaped['no shaping']['seeds_solved']}/{pbrs_seeds} without"),
+         "[`pbrs_deepsea10.json`](experiments/results/pbrs_deepsea10.json)"],
+        ["[Deep exploration](docs/exploration.md#deep-exploration-measured): DeepSea 20",
+         (f"{DEEP_SEA_LABELS[best['method']]} solves {best['seeds_solved']}/{best['seeds']} seeds, "
+          f"PPO {ppo['seeds_solved']}/{ppo['seeds']}"),
+         "[`deep_exploration_deep_sea20.json`](experiments/results/deep_exploration_deep_sea20.json)"],
+        ["[Preference RL](docs/reward-models.md#preference-rl-measured): tomato watering",
+         (f"{model['labels']:.0f} labels reach {100 * model['fraction_of_true_reward_ppo']:.0f}% of true-reward "
+          f"PPO; PPO on the tamperable visible reward {100 * visible['fraction_of_true_reward_ppo']:.0f}%, with "
+          f"{percent(visible['unsafe_step_fraction']['mean'])} unsafe steps"),
+         "[`preference_rl_tomato_watering.json`](experiments/results/preference_rl_tomato_watering.json)"],
+        ["[Reward hacking](docs/reward-lab.md#the-boat-race-doing-its-job): the boat race",
+         (f"PPO on the visible reward: visible return {num(race['visible']['final_visible_return'], 1)}, true "
+          f"return {num(race['visible']['final_true_return'], 2)}; trained on the true reward: true return "
+          f"{num(race['true (oracle)']['final_true_return'], 2)}"),
+         "[`boat_race_summary.json`](experiments/results/boat_race_summary.json)"],
+        ["[GAIL](docs/reward-models.md#gail-measured): imitation from expert episodes",
+         (f"normalized score {num(gc['normalized_score']['mean'], 2)} on CartPole, "
+          f"{num(gp['normalized_score']['mean'], 2)} on Pendulum"),
+         ("[`gail_cartpole.json`](experiments/results/gail_cartpole.json), "
+          "[`gail_pendulum.json`](experiments/results/gail_pendulum.json)")],
+        ["[Throughput](benchmarks/README.md#throughput-against-braxs-ppo-trainer): Brax inverted_pendulum, CPU",
+         f"jrew PPO at {jrew_speed['ratio_to_brax_ppo']:.2f}× the env steps/s of Brax's own PPO trainer",
+         "[`throughput.json`](benchmarks/results/throughput.json)"],
+        ["[Scale](benchmarks/README.md#thousands-of-runs-in-one-program): PPO on CartPole",
+         f"{largest['runs']:,} runs in one program, {largest['peak_rss_gb']:.2f} GB peak memory",
+         "[`scaling.json`](benchmarks/results/scaling.json)"],
+        ["[Against imitation](benchmarks/README.md#against-imitation): preference RL on CartPole",
+         f"{per_seed['jrew']:.1f} s per seed with jrew, {per_seed['imitation 1.0.1']:.1f} s with imitation 1.0.1",
+         "[`imitation_side_by_side.json`](benchmarks/results/imitation_side_by_side.json)"],
+    ]
+    return table(["result", "headline figure", "file"], rows)
+
+
 BLOCKS: dict[str, Block] = {
+    "summary": Block(results_summary, SUMMARY_SOURCES),
     "reward-lab": Block(reward_lab, ("benchmarks/results/reward-lab/aggregates.parquet",
                                      "benchmarks/results/reward-lab/scores.parquet")),
     "deep-sea": Block(deep_sea, ("experiments/results/deep_exploration_deep_sea20.json",
@@ -760,7 +858,7 @@ BLOCKS: dict[str, Block] = {
 
 
 # ---------------------------------------------------------------------------------------------
-# reading and rewriting the README
+# reading and rewriting the files that hold the blocks
 
 # Markers may be indented (a block inside a list item); the renderer then indents its lines too.
 BLOCK_RE = re.compile(r"^ *<!-- generated: (?P<name>[\w-]+) \(from (?P<sources>[^)]*)\) -->\n(?P<body>.*?)^ *<!-- /generated -->$",
@@ -780,73 +878,100 @@ def find_blocks(text: str) -> list[Found]:
                   m.span("body")) for m in BLOCK_RE.finditer(text)]
 
 
-def problems(text: str) -> list[str]:
-    """Every way ``text`` (a README) disagrees with the result files, one line each; empty when none."""
+def read_targets(root: Path = ROOT) -> dict[str, str]:
+    """``{path: text}`` of every file that may hold generated blocks (``target_files``), under ``root``."""
+    return {path: (root / path).read_text() for path in target_files(root)}
+
+
+def problems_in(text: str, where: str) -> list[str]:
+    """Every way the blocks of ``text`` (the file ``where``) disagree with the result files, one line each."""
     out = []
     found = find_blocks(text)
     if text.count("<!-- generated:") != len(found):
-        out.append("a '<!-- generated: ... -->' marker without a matching '<!-- /generated -->' or of the wrong form")
-    names = [f.name for f in found]
+        out.append(f"{where}: a '<!-- generated: ... -->' marker without a matching '<!-- /generated -->' or of "
+                   "the wrong form")
     for f in found:
         if f.name not in BLOCKS:
-            out.append(f"{f.name}: no such block (known: {', '.join(BLOCKS)})")
+            out.append(f"{f.name}: no such block, in {where} (known: {', '.join(BLOCKS)})")
             continue
         block = BLOCKS[f.name]
         if f.sources != block.sources:
-            out.append(f"{f.name}: the marker names {', '.join(f.sources)}; the block reads {', '.join(block.sources)}")
+            out.append(f"{f.name}: the marker in {where} names {', '.join(f.sources)}; the block reads "
+                       f"{', '.join(block.sources)}")
         missing = [s for s in block.sources if not (ROOT / s).is_file()]
         if missing:
             out.append(f"{f.name}: source file missing: {', '.join(missing)}")
             continue
-        expected = block.text()
+        expected = block.text(where)
         if f.body != expected:
-            diff = [f"    README: {a}\n    files:  {b}" for a, b in zip(f.body.splitlines(), expected.splitlines()) if a != b]
+            diff = [f"    {where}: {a}\n    files:  {b}" for a, b in zip(f.body.splitlines(), expected.splitlines())
+                    if a != b]
             if len(f.body.splitlines()) != len(expected.splitlines()):
-                diff.append(f"    README has {len(f.body.splitlines())} lines, the files give {len(expected.splitlines())}")
-            out.append(f"{f.name}: the README differs from {', '.join(block.sources)}\n" + "\n".join(diff))
-    for name in BLOCKS:
-        if name not in names:
-            out.append(f"{name}: not in the README (add its markers)")
-    for name in {n for n in names if names.count(n) > 1}:
-        out.append(f"{name}: appears {names.count(name)} times")
+                diff.append(f"    {where} has {len(f.body.splitlines())} lines, the files give "
+                            f"{len(expected.splitlines())}")
+            out.append(f"{f.name}: {where} differs from {', '.join(block.sources)}\n" + "\n".join(diff))
     return out
 
 
-def rewrite(text: str) -> str:
-    """``text`` with every known block's body rendered from its files (markers rewritten to name them)."""
+def problems(texts: dict[str, str]) -> list[str]:
+    """Every way the files ``texts`` (``{path: text}``, as ``read_targets`` gives them) disagree with
+    the result files, one line each; empty when none. Each block must appear once across them."""
+    out = []
+    where: dict[str, list[str]] = {}
+    for path, text in texts.items():
+        out += problems_in(text, path)
+        for f in find_blocks(text):
+            where.setdefault(f.name, []).append(path)
+    for name in BLOCKS:
+        if name not in where:
+            out.append(f"{name}: in none of the files (add its markers to one of {', '.join(texts)})")
+    for name, paths in where.items():
+        if len(paths) > 1:
+            out.append(f"{name}: appears {len(paths)} times ({', '.join(paths)})")
+    return out
+
+
+def rewrite(text: str, where: str = "README.md") -> str:
+    """``text`` (the file ``where``) with every known block's body rendered from its files (markers
+    rewritten to name them)."""
     for f in reversed(find_blocks(text)):
         if f.name not in BLOCKS:
             continue
         block = BLOCKS[f.name]
         start = text.rfind("<!-- generated:", 0, f.span[0])
-        text = (text[:start] + f"<!-- generated: {f.name} (from {', '.join(block.sources)}) -->\n" + block.text() + "\n"
-                + text[f.span[1]:])
+        text = (text[:start] + f"<!-- generated: {f.name} (from {', '.join(block.sources)}) -->\n"
+                + block.text(where) + "\n" + text[f.span[1]:])
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 listing blocks that differ")
-    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the tree whose README.md, benchmarks/README.md and docs/ hold the blocks (default: "
+                             "this repository; the result files are always this repository's)")
     parser.add_argument("--print", dest="show", metavar="NAME", help="print one block as the files give it")
     args = parser.parse_args(argv)
     if args.show:
         print(BLOCKS[args.show].text())
         return 0
-    text = args.readme.read_text()
+    texts = read_targets(args.root)
+    count = sum(len(find_blocks(t)) for t in texts.values())
     if args.check:
-        found = problems(text)
+        found = problems(texts)
         for line in found:
             print(line)
-        print(f"{len(find_blocks(text))} generated blocks; {len(found)} problem(s)")
+        print(f"{count} generated blocks in {len(texts)} files; {len(found)} problem(s)")
         return 1 if found else 0
-    new = rewrite(text)
-    if new != text:
-        args.readme.write_text(new)
+    new = {path: rewrite(text, path) for path, text in texts.items()}
+    changed = [path for path in texts if new[path] != texts[path]]
+    for path in changed:
+        (args.root / path).write_text(new[path])
     left = problems(new)
     for line in left:
         print(line)
-    print(f"rewrote {args.readme}: {len(find_blocks(new))} generated blocks; {len(left)} problem(s) left")
+    print(f"rewrote {len(changed)} of {len(texts)} files ({', '.join(changed) or 'none changed'}): {count} generated "
+          f"blocks; {len(left)} problem(s) left")
     return 1 if left else 0
 
 
