@@ -466,7 +466,7 @@ def lab_envs(path: str) -> str:
     missed = [r["env"] for r in targets if not r["meets_target"]]
     verdict = "is met by each" if not missed else "is missed by " + ", ".join(f"`{e}`" for e in missed)
     note = (f"\\* raw steps/s with {data['meta']['num_envs']} envs and random actions, auto-reset included, on 2 CPU cores\n"
-            f"(`python -m benchmarks.envs`, [results](benchmarks/results/envs.json)); gymnax CartPole-v1 ran\n"
+            f"(`python -m benchmarks.env_throughput`, [results](benchmarks/results/envs.json)); gymnax CartPole-v1 ran\n"
             f"at {rate['gymnax/CartPole-v1']['steps_per_second'] / 1e6:.1f}M in the same run. The target of "
             f"≥ {target / 1e6:.0f}M for the grid and point envs {verdict}.")
     return table(["env", "visible reward", "true objective", "for", "steps/s*"], rows) + "\n\n" + note
