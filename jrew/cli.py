@@ -158,15 +158,14 @@ def _normalize_env_kwargs(argv: list[str]) -> list[str]:
 
 def _report(result, run_dir: Path) -> None:
     from jrew import distributed, plotting, stats
-    from jrew import run_dir as files
 
     if not distributed.is_writer():
         return
-    labels = files.read_config(run_dir).variant_labels or [""]
+    labels = list(result.plan.named_variants) or [""]
     for metric, visible in plotting.VISIBLE_OF.items():  # the visible (env) return beside the true one
         if metric not in result.metrics:
             continue
-        per_variant = lambda name: result.final(name).reshape(len(labels), -1)
+        per_variant = lambda name: result.by_variant(name)[:, :, -1]
         shown = per_variant(visible) if visible in result.metrics else [None] * len(labels)
         for label, finals, seen in zip(labels, per_variant(metric), shown):
             s = stats.summarize(finals)

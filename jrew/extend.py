@@ -18,10 +18,9 @@ from typing import NamedTuple
 
 import jax
 
-from jrew import algos, distributed, rewards
+from jrew import algos, distributed
 from jrew import config as config_lib
 from jrew import run_dir as files
-from jrew.rewards import spec
 
 
 class Extension(NamedTuple):
@@ -35,13 +34,12 @@ class NotExtendableError(ValueError):
     """The run's learner depends on its budget, so a longer run is not the same run continued."""
 
 
-def extend(run_dir: str | Path, total_steps: int, reward: rewards.RewardTransform | None = None,
-           trained_updates: int | None = None) -> Extension:
+def extend(run_dir: str | Path, total_steps: int, reward=None, trained_updates: int | None = None) -> Extension:
     """Sets the run's budget to ``total_steps`` env steps per seed in its config.json, after checking
     that this changes nothing the learner computes (see the module docstring); ``jrew.resume`` then
     trains the new updates. ``trained_updates``: the run's latest checkpoint (read if not given): the
-    budget may not fall below it. ``reward``: variant 0's pipeline, for a run trained with transforms
-    built in Python (a reward spec is rebuilt from config.json).
+    budget may not fall below it. ``reward``: for a run trained with transforms built in Python, the
+    same ones again, as ``jrew.resume`` takes them (a reward spec is rebuilt from config.json).
 
     Raises ``NotExtendableError`` (a ``ValueError``) when the learner's ``init`` or ``update`` depends
     on ``total_steps`` (e.g. PPO with ``anneal_lr=True``), or the budget is below the trained updates.
@@ -61,7 +59,7 @@ def extend(run_dir: str | Path, total_steps: int, reward: rewards.RewardTransfor
                          f"env steps per seed); --total-steps {total_steps:,} is {new.num_updates} updates")
     if new.num_updates == old.num_updates:
         return extension
-    transform = _variant_zero_reward(record, reward)
+    transform = files.read_plan(run_dir, algorithm.config_cls, reward).rewards[0]
     if not _same_programs(algorithm, old, new, transform):
         cause = ("its learning rate anneals linearly to 0 over the planned updates (anneal_lr=True), so a longer "
                  "budget is another schedule from the first update on"
@@ -77,17 +75,6 @@ def extend(run_dir: str | Path, total_steps: int, reward: rewards.RewardTransfor
             record, config=variants[0], config_variants=variants if record.config_variants else None))
     distributed.barrier("jrew-extend-written")
     return extension
-
-
-def _variant_zero_reward(record: files.RunRecord, reward: rewards.RewardTransform | None):
-    if reward is not None:
-        return reward
-    if record.reward_spec is not None:
-        return spec.parse(record.reward_spec)[0].transform
-    identity = rewards.identity()
-    if record.rewards and record.rewards[0] != rewards.protocol.describe(identity):
-        raise ValueError(f"the run was trained with reward {record.rewards[0]} built in Python; pass it as reward=")
-    return identity
 
 
 def _same_programs(algorithm, old, new, reward) -> bool:
