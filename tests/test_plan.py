@@ -163,7 +163,7 @@ def test_jrew_rewards_exports_constructors_and_protocol_helpers_live_in_a_submod
     helpers = set(R.protocol.__all__) - {"RewardTransform"}
     assert not helpers & set(R.__all__), helpers & set(R.__all__)
     exported = {getattr(R, name) for name in R.__all__}
-    assert all(fn in exported for fn in spec.TRANSFORMS.values())
+    assert all(fn in exported for fn in spec.TRANSFORMS.values() if fn.__module__.startswith("jrew."))  # docs register their own
     for name in ("describe", "stack_hparams", "RewardBatch", "streams_of", "as_hparams"):
         assert not hasattr(R, name) and hasattr(R.protocol, name)
 
