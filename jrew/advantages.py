@@ -199,6 +199,38 @@ def rloo_advantages(returns: jax.Array) -> jax.Array:
     return returns - (total - returns) / (G - 1)
 
 
+def prefix_tree_advantages(tokens: jax.Array, valid: jax.Array, returns: jax.Array, normalize_std: bool = True,
+                           eps: float = 1e-6) -> jax.Array:
+    """Token-level credit from one group's shared prefixes: TEMPO's prefix-to-tree (P2T)
+    advantage (Tran, Yao & Yu 2025, "Exploiting Tree Structure for Credit Assignment in RL
+    Training of LLMs", arXiv:2509.18314; ``compute_tempo_outcome_advantage`` in their verl fork):
+
+      A_{i,j} = (R_i - mean_g R + V(s_{j+1}) - V(s_j)) / (std_g R + eps)
+
+    for response ``i``'s token ``j``, where ``V(s_j)`` is the mean return of the group's responses
+    whose first ``j`` tokens equal ``i``'s (the node before the token; the whole group at
+    ``j = 0``) and ``V(s_{j+1})`` that of those whose first ``j + 1`` tokens do. The responses form a
+    prefix tree: the correction is nonzero only at branch points and is 0 once ``i`` is alone,
+    where the advantage is GRPO's. ``std`` is the population std as in ``grpo_advantages`` (TEMPO's
+    code uses torch's unbiased std, a factor sqrt(G / (G - 1)) apart); without ``normalize_std``
+    nothing is divided. A group whose returns are all equal gets 0.
+
+    Args: ``tokens [G, T]`` (any ids compared for equality), ``valid [G, T]`` (1 on a response's
+    own tokens), ``returns [G]``. Returns ``[G, T]`` (its values past a response's end are unused).
+    """
+    chex.assert_rank([tokens, valid, returns], [2, 2, 1])
+    marked = jnp.where(valid > 0, tokens, -1)  # past its end a response shares nothing
+    same = marked[:, None, :] == marked[None, :, :]  # [i, k, j]
+    through = jnp.cumprod(same, axis=-1).astype(returns.dtype)  # k shares i's tokens 0..j
+    before = jnp.concatenate([jnp.ones_like(through[..., :1]), through[..., :-1]], axis=-1)  # tokens 0..j-1
+    node_value = lambda members: jnp.einsum("ikj,k->ij", members, returns) / members.sum(axis=1)
+    correction = node_value(through) - node_value(before)
+    advantage = returns[:, None] - returns.mean() + correction
+    if normalize_std:
+        advantage = advantage / (returns.std() + eps)
+    return jnp.where(nonzero_variance_groups(returns) > 0, advantage, 0.0)
+
+
 def nonzero_variance_groups(returns: jax.Array, rtol: float = 1e-5) -> jax.Array:
     """1.0 for groups whose returns differ, 0.0 for groups whose returns are all equal (no signal).
 
