@@ -231,6 +231,42 @@ def prefix_tree_advantages(tokens: jax.Array, valid: jax.Array, returns: jax.Arr
     return jnp.where(nonzero_variance_groups(returns) > 0, advantage, 0.0)
 
 
+def turning_point_advantages(prefix_returns: jax.Array, eta=1.0, normalize_std: bool = True,
+                             eps: float = 1e-4) -> tuple[jax.Array, jax.Array]:
+    """Step-level credit from incremental rewards with turning points: TP-GRPO (Tong, Liu et al.
+    2026, "Alleviating Sparse Rewards by Modeling Step-Wise and Long-Term Sampling Effects in
+    Flow-Based GRPO", arXiv:2602.06422; ``scripts/my_train_sd3_fast_with_op3.py`` in
+    YunzeTong/TurningPoint-GRPO with its ``op3`` configs' settings), for one group of ``G`` samples.
+
+    ``R_k = prefix_returns[:, k]`` is the outcome of sample ``i`` when its first ``k`` steps are
+    kept and the rest is completed deterministically (their ODE completion; a token policy's greedy
+    decoding): ``R_0`` the fully deterministic outcome, ``R_T`` the sample's own. With the step's
+    incremental reward ``d_k = R_k - R_{k-1}``, the sample's global change ``Δ = R_T - R_0`` and
+    ``s_k = sign(d_k) sign(Δ)``, step ``k`` is a turning point when ``s_1 > 0`` (``k = 1``) or
+    ``s_{k-1} < 0 < s_k`` (its trend turns to agree with the global one). Each step's reward is
+
+      r_k = Δ + η 1[turning point k] d_k,
+
+    and its advantage is normalized per step index over the group, ``(r_k - mean_g r_k) /
+    (std_g r_k + eps)`` (their per-timestep, per-prompt stat trackers; population std). Without
+    ``normalize_std`` nothing is divided. Steps past a sample's end have ``d_k = 0``: reward ``Δ``,
+    no turning point.
+
+    Args: ``prefix_returns [G, T + 1]``. Returns the advantages ``[G, T]`` (step ``k`` at index
+    ``k - 1``) and the turning points ``[G, T]`` (bool).
+    """
+    chex.assert_rank(prefix_returns, 2)
+    increment = prefix_returns[:, 1:] - prefix_returns[:, :-1]  # d_k
+    global_change = prefix_returns[:, -1] - prefix_returns[:, 0]  # Δ
+    trend = jnp.sign(increment) * jnp.sign(global_change)[:, None]  # s_k
+    turning = jnp.concatenate([trend[:, :1] > 0, (trend[:, :-1] < 0) & (trend[:, 1:] > 0)], axis=1)
+    reward = global_change[:, None] + eta * turning * increment
+    advantage = reward - reward.mean(axis=0)
+    if normalize_std:
+        advantage = advantage / (reward.std(axis=0) + eps)
+    return advantage, turning
+
+
 def nonzero_variance_groups(returns: jax.Array, rtol: float = 1e-5) -> jax.Array:
     """1.0 for groups whose returns differ, 0.0 for groups whose returns are all equal (no signal).
 

@@ -1,6 +1,7 @@
 """The sequence-task lab: token tasks, token networks, the reference model, the GRPO family's
 options and TEMPO's prefix-tree credit."""
 
+import dataclasses
 import functools
 
 import jax
@@ -137,6 +138,48 @@ def test_prefix_tree_credit_equals_a_hand_built_tree():
     assert float(ended[0, 1]) == pytest.approx(1 - 0.5 + (1 - 2 / 3))  # "1 2" is response 0's alone
 
 
+
+def test_turning_points_and_their_advantages_on_a_hand_case():
+    # R_0 .. R_3 of three samples of one prompt
+    prefix = jnp.array([[0.0, 1.0, 0.0, 1.0],  # d = 1, -1, 1; Δ = 1; s = +, -, +: turning at 1 (s_1 > 0) and 3
+                        [0.0, 0.0, 1.0, 0.0],  # Δ = 0: s = 0 everywhere, no turning point
+                        [0.0, -1.0, -1.0, -1.0]])  # d = -1, 0, 0; Δ = -1; s_1 = + : turning at 1
+    eta = 0.5
+    reward = np.array([[1 + eta * 1, 1, 1 + eta * 1],  # r_k = Δ + η 1[turning] d_k
+                       [0, 0, 0],
+                       [-1 + eta * -1, -1, -1]])
+    advantage, turning = adv.turning_point_advantages(prefix, eta)
+    np.testing.assert_array_equal(turning, [[True, False, True], [False, False, False], [True, False, False]])
+    np.testing.assert_allclose(advantage, (reward - reward.mean(0)) / (reward.std(0) + 1e-4), rtol=1e-5)
+    raw, _ = adv.turning_point_advantages(prefix, eta, normalize_std=False)
+    np.testing.assert_allclose(raw, reward - reward.mean(0), rtol=1e-6)
+    # a trend that turns twice: + - + - +, Δ > 0: turning at 1, 3, 5
+    zigzag = jnp.array([[0.0, 1, 0, 1, 0, 1], [0.0, 0, 0, 0, 0, 0]])
+    assert adv.turning_point_advantages(zigzag)[1][0].tolist() == [True, False, True, False, True]
+
+
+def test_prefix_returns_replay_the_recorded_steps_then_complete_greedily():
+    env = envs.make("seq/sort", length=2, base=4)
+    start = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(3), 2))
+    task = env.task
+    right = jax.vmap(task.demonstration)(start.pipeline_state.prompt) - 1  # digits, digits, EOS as actions
+    wrong = right.at[:, 0].set(jnp.where(right[:, 0] == FIRST_DIGIT - 1, FIRST_DIGIT, FIRST_DIGIT - 1))
+    recorded = jnp.stack([right[0], wrong[1]]).T  # [T, B]: episode 0 right, episode 1 wrong at its first digit
+    stop = lambda obs: jnp.full(obs.shape[:1], EOS - 1)  # the "greedy" policy emits EOS at once
+    returns = pg.prefix_returns(env, stop, start, recorded, 1.0)
+    # episode 0: EOS after 0 or 1 digits is wrong, after both it is right; the whole sample is right
+    np.testing.assert_array_equal(returns, [[0, 0, 1, 1], [0, 0, 0, 0]])
+    copy = lambda obs: jnp.asarray(recorded[jnp.sum(obs[:, task.prompt_length:] > 0, axis=1), jnp.arange(2)])
+    np.testing.assert_array_equal(pg.prefix_returns(env, copy, start, recorded, 1.0), [[1] * 4, [0] * 4])
+
+
+def test_tp_grpo_refuses_what_its_replays_would_miss():
+    with pytest.raises(ValueError, match="tp_grpo scores each prefix by replaying it on the env's own reward"):
+        pg.make(SEQ.replace(estimator="tp_grpo"), jrew.rewards.scale(factor=2.0))
+    with pytest.raises(ValueError, match="use kl_penalty='loss'"):
+        SEQ.replace(estimator="tp_grpo", kl_coef=0.1, kl_penalty="reward")
+
+
 def test_kl_estimators_match_the_exact_kl_on_small_categoricals():
     key = jax.random.PRNGKey(0)
     logits_p, logits_q = jax.random.normal(key, (2, 6)) * jnp.array([[1.5], [0.8]])
@@ -204,6 +247,7 @@ def test_the_reference_model_is_shared_by_every_run_and_set_by_its_seed():
 @pytest.mark.parametrize("options", [
     {"estimator": "tempo", "kl_penalty": "reward", "kl_estimator": "k1", "loss_aggregation": "sequence_mean"},
     {"estimator": "grpo", "normalize_std": False, "loss_aggregation": "constant", "network": "gru"},
+    {"estimator": "tp_grpo", "turning_point_eta": 2.0},
 ])
 def test_a_sequence_policy_trains_and_resumes_bit_identically(options, tmp_path):
     config = SEQ.replace(kl_coef=0.1, **options)
@@ -260,3 +304,61 @@ def test_sft_reaches_the_competence_its_noise_sets():
     accuracy = float(jnp.mean(reference.exact_match_probability(logits, state.params, task, prompts)))
     target = reference.expected_accuracy(task, 0.3)  # (0.7 + 0.3 / 4)^2 = 0.60
     assert accuracy == pytest.approx(target, abs=0.05), (accuracy, target)
+
+
+def test_ppo_trains_a_token_policy_with_a_token_critic_from_the_reference(tmp_path):
+    from jrew.algos import ppo
+
+    config = ppo.PPOConfig(env="seq/addition", env_kwargs=(("digits", "1"),), network="transformer", token_width=32,
+                           token_depth=1, token_heads=2, num_envs=8, num_steps=6, num_minibatches=2, num_epochs=1,
+                           total_steps=3 * 48, sft_steps=20, sft_batch_size=16, log_kl_from_init=True)
+    full = runner.train(config, seeds=2, chunk_updates=2, progress=False)
+    assert np.isfinite(full.metrics["value_loss"]).all() and np.isfinite(full.metrics["kl_from_init"]).all()
+    critic = full.state.params["params"]["value_net"]  # the critic is a token network too
+    assert critic["encoder"]["Embed_0"]["embedding"].shape[-1] == 32
+    runner.train(config, seeds=2, run_dir=tmp_path / "r", chunk_updates=2, until_update=2, progress=False)
+    resumed = runner.resume(tmp_path / "r", progress=False)
+    jax.tree.map(np.testing.assert_array_equal, full.state.params, resumed.state.params)
+
+
+def test_cli_trains_grpo_from_a_reference_on_addition(tmp_path, capsys):
+    from jrew import cli
+
+    run = tmp_path / "run"
+    assert cli.main(["train", "--algo", "pg", "--env", "seq/addition", "--env-kwargs", "digits=1", "--network",
+                     "transformer", "--estimator", "grpo", "--token-width", "32", "--token-depth", "1",
+                     "--token-heads", "2", "--sft-steps", "30", "--sft-noise", "0.3", "--num-steps", "3",
+                     "--num-groups", "4", "--group-size", "4", "--num-minibatches", "1", "--kl-coef", "0.05",
+                     "--kl-estimator", "k1", "--kl-penalty", "reward", "--loss-aggregation", "constant",
+                     "--total-steps", "144", "--seeds", "2", "--run-dir", str(run)]) == 0
+    assert "final true return over 2 seeds" in capsys.readouterr().out
+    saved = (run / "config.json").read_text()
+    for field in ('"sft_steps": 30', '"kl_penalty": "reward"', '"loss_aggregation": "constant"'):
+        assert field in saved, field
+
+
+def test_the_bench_suite_runs_the_experiment_scripts_methods():
+    """benchmarks/suites/seq-lab.toml and experiments/seq_lab.py compare the same configs."""
+    import sys
+    from pathlib import Path
+
+    from jrew import bench
+
+    root = Path(__file__).parents[1]
+    sys.path.insert(0, str(root / "experiments"))
+    import seq_lab
+
+    suite = bench.load(root / "benchmarks" / "suites" / "seq-lab.toml")
+    args = type("Args", (), {"num_groups": 8, "group_size": 8, "learning_rate": 3e-4, "sft_steps": None,
+                             "sft_noise": 0.3})
+    variants = {(g.task.key, v.name): v.config for g in suite.groups for v in g.variants}
+    assert {name for _, name in variants} == {*seq_lab.METHODS, seq_lab.PPO}
+    assert len(suite.groups) == len(variants)  # the methods differ in static options: a program each
+    for task in ("addition", "chain"):
+        lab = seq_lab.method_configs(seq_lab.lab_config(task, 150, args), [*seq_lab.METHODS, seq_lab.PPO], [0.0])
+        for method, config in lab.items():
+            ours = variants[(task, method)]
+            assert type(ours) is type(config), method
+            for field in dataclasses.fields(config):
+                if field.name not in ("seed",):
+                    assert getattr(ours, field.name) == getattr(config, field.name), (task, method, field.name)

@@ -11,6 +11,11 @@ per episode and broadcast to its steps:
 * ``grpo``:      (R_i - mean_g) / (std_g + eps), or without std (Shao et al. 2024, DeepSeekMath)
 * ``tempo``:     per token: GRPO's plus the change of the prefix tree's value at the token
                  (TEMPO's prefix-to-tree credit; ``advantages.prefix_tree_advantages``)
+* ``tp_grpo``:   per step: the episode's change over its greedy completion, plus the step's own
+                 change at turning points (TP-GRPO; ``advantages.turning_point_advantages``).
+                 The outcome after each prefix is measured by replaying the episode's first k
+                 actions from its start state and completing it greedily (``prefix_returns``):
+                 T + 1 extra episodes per sample, on the env's own reward
 
 The loss is the clipped surrogate of PPO over ``num_epochs`` (one epoch on fresh samples is the
 plain policy gradient), minus an entropy bonus, aggregated over tokens as ``loss_aggregation``
@@ -42,7 +47,7 @@ from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import non_negative, require, require_choice, static
 from jrew.types import EpisodeStats
 
-ESTIMATORS = ("reinforce", "rloo", "grpo", "tempo")
+ESTIMATORS = ("reinforce", "rloo", "grpo", "tempo", "tp_grpo")
 KL_PENALTIES = ("loss", "reward")
 
 
@@ -62,7 +67,7 @@ class PGConfig(base.LearnerConfig):
     ent_coef: float = 0.0
     """entropy bonus (vmappable)"""
     estimator: str = static("grpo")
-    """reinforce, rloo, grpo or tempo (grpo plus prefix-tree token credit)"""
+    """reinforce, rloo, grpo, tempo (grpo plus prefix-tree token credit) or tp_grpo (turning points)"""
     num_groups: int = static(4)
     """start states per update"""
     group_size: int = static(8)
@@ -81,6 +86,8 @@ class PGConfig(base.LearnerConfig):
     """k1, k2 or k3 (Schulman 2020)"""
     kl_penalty: str = static("loss")
     """where the KL penalty goes: loss (GRPO) or reward (PPO-RLHF, RLOO)"""
+    turning_point_eta: float = 1.0
+    """tp_grpo: the weight η of a turning point's own change (vmappable)"""
 
     def __post_init__(self):
         super().__post_init__()
@@ -92,6 +99,9 @@ class PGConfig(base.LearnerConfig):
         if self.estimator == "rloo" and self.group_size < 2:
             raise ValueError(f"rloo needs group_size >= 2, got {self.group_size}")
         require("kl_coef", self.kl_coef, non_negative, ">= 0")
+        if self.estimator == "tp_grpo" and self.kl_penalty == "reward" and self.kl_coef > 0:
+            raise ValueError("tp_grpo scores prefixes by replaying them on the env's reward, which a KL penalty in the "
+                             "reward would not reach: use kl_penalty='loss'")
 
     @property
     def batch_episodes(self) -> int:
@@ -145,6 +155,32 @@ def group_advantages(returns: jax.Array, config: PGConfig, tokens: jax.Array, ma
     return per_token(adv.grpo_advantages(grouped, config.normalize_std).reshape(-1))
 
 
+def prefix_returns(env: envs.Env, greedy_action, start: envs.State, actions: jax.Array, gamma) -> jax.Array:
+    """``R [B, T + 1]``: for each prefix length ``k = 0 .. T``, the return of the episode that starts
+    from ``start`` (batched ``[B]``), takes the recorded ``actions [T, B]`` (env actions) for its
+    first ``k`` steps and ``greedy_action(obs [B, ...]) -> [B]`` after them, counted until its first
+    episode ends (TP-GRPO's ``R_k``; ``R_T`` replays the sampled episode, ``R_0`` is the greedy one).
+    The env must be deterministic given its start state (its dynamics' key lives in the state)."""
+    step = jax.vmap(env.step)
+    num_steps = actions.shape[0]
+
+    def with_prefix(k):
+        def body(carry, t_action):
+            state, alive, total = carry
+            t, recorded = t_action
+            action = jnp.where(t < k, recorded, greedy_action(state.obs))
+            state = step(state, action)
+            total = total + alive * gamma**t * state.reward
+            alive = alive * (1.0 - state.done)  # a termination or a truncation ends the first episode
+            return (state, alive, total), None
+
+        carry = (start, jnp.ones(actions.shape[1]), jnp.zeros(actions.shape[1]))
+        (_, _, total), _ = jax.lax.scan(body, carry, (jnp.arange(num_steps), actions))
+        return total
+
+    return jax.vmap(with_prefix, out_axes=1)(jnp.arange(num_steps + 1))
+
+
 def check_episode_limit(env: envs.Env, config: PGConfig) -> None:
     """Each env slot must hold a whole episode: refuse ``num_steps`` below the env's time limit."""
     limit = env.episode_limit
@@ -194,6 +230,18 @@ class PG(base.Learner):
         loss = surrogate + in_loss * cfg.kl_coef * kl - cfg.ent_coef * entropy
         return loss, {"loss": loss, "kl_to_reference": kl, "entropy": entropy, **metrics}
 
+    def turning_point_advantages(self, state: PGState, cfg: PGConfig, reset_key, env_actions):
+        """TP-GRPO's per-step advantages ``[B, T]`` and turning points: each episode's prefixes replayed
+        from its group's start state and completed greedily (``prefix_returns``)."""
+        config = self.config
+        greedy = lambda obs: self.dist.to_env_action(self.dist.mode(self.policy_head(state.params, obs)))
+        start = reset_groups(self.env, reset_key, config.num_groups, config.group_size)
+        by_group = einops.rearrange(prefix_returns(self.env, greedy, start, env_actions, cfg.gamma),
+                                    "(g n) k -> g n k", g=config.num_groups)
+        tp = jax.vmap(adv.turning_point_advantages, in_axes=(0, None, None))
+        advantage, turning = tp(by_group, cfg.turning_point_eta, config.normalize_std)
+        return tuple(einops.rearrange(x, "g n t -> (g n) t") for x in (advantage, turning))
+
     def update(self, state: PGState):
         config, cfg = self.config, state.config
         B, T = config.batch_episodes, config.num_steps
@@ -212,7 +260,10 @@ class PG(base.Learner):
             reward = reward - cfg.kl_coef * kl_estimate(ref_log_prob - traj.log_prob, config.kl_estimator)
         returns = episode_returns(reward, mask, cfg.gamma)  # [B]
         by_episode = lambda x: einops.rearrange(x, "t b ... -> b t ...")
-        advantage = group_advantages(returns, config, by_episode(traj.action), by_episode(mask))  # [B, T]
+        if config.estimator == "tp_grpo":
+            advantage, turning = self.turning_point_advantages(state, cfg, reset_key, traj.env_action)
+        else:
+            advantage = group_advantages(returns, config, by_episode(traj.action), by_episode(mask))  # [B, T]
         informative = adv.nonzero_variance_groups(einops.rearrange(returns, "(g n) -> g n", g=config.num_groups))
         weight = einops.repeat(informative, "g -> (g n) 1", n=config.group_size) if config.filter_zero_variance else 1.0
         # episodes are the unit of minibatching: [T, B] -> B episodes of T steps
@@ -225,6 +276,8 @@ class PG(base.Learner):
         )
         metrics.update(data.metrics)
         metrics["zero_variance_groups"] = 1.0 - informative.mean()
+        if config.estimator == "tp_grpo":
+            metrics["turning_points"] = jnp.sum(turning * by_episode(mask)) / B  # per episode
         new_state = state.replace(
             params=params, opt_state=opt_state, episode_stats=data.episode_stats, reward_state=data.reward_state,
             key=key, update_step=state.update_step + 1,
@@ -234,6 +287,9 @@ class PG(base.Learner):
 
 def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> base.Trainer:
     """The ``Trainer`` of the critic-free learner for ``config``'s structure (``reward``: the pipeline)."""
+    if config.estimator == "tp_grpo" and reward is not None and reward.name != "identity":
+        raise ValueError(f"tp_grpo scores each prefix by replaying it on the env's own reward; a reward pipeline "
+                         f"({reward.name}) would be skipped there. Use another estimator with a pipeline")
     reward, streams = base.pipeline(config, reward, "pg")
     env, dist, spec = base.setup(config, config.batch_episodes)
     check_episode_limit(env, config)
