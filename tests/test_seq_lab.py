@@ -62,10 +62,13 @@ def test_length_proxy_pays_for_babble_that_the_true_reward_scores_zero():
     task = seq.LengthProxyAddition(digits=1)  # answer 2 digits, budget 6
     prompt = jnp.array(D(8) + [PLUS] + D(5) + [EQUALS])  # 13 -> "31"
     right, babble = completion(task, D(3, 1) + [EOS]), completion(task, D(3, 1, 1, 1, 1, 1))
-    assert float(task.visible_reward(prompt, right)) == pytest.approx(1.0 + 3.0 * 2 / 6)
-    assert float(task.visible_reward(prompt, babble)) == pytest.approx(3.0)
-    assert (float(task.true_reward(prompt, right)), float(task.true_reward(prompt, babble))) == (1.0, 0.0)
-    assert (float(task.unsafe(prompt, right)), float(task.unsafe(prompt, babble))) == (0.0, 1.0)
+    one_more, wrong_babble = completion(task, D(3, 1, 7) + [EOS]), completion(task, D(1, 3, 1, 1, 1, 1))
+    visible = [float(task.visible_reward(prompt, c)) for c in (right, one_more, babble, wrong_babble)]
+    # each babbled token after a right answer pays 3 / 6 more; the lenient verifier ignores it
+    assert visible == pytest.approx([1.0 + 3.0 * 2 / 6, 1.0 + 3.0 * 3 / 6, 1.0 + 3.0, 3.0])
+    true = [float(task.true_reward(prompt, c)) for c in (right, one_more, babble, wrong_babble)]
+    assert true == [1.0, 0.0, 0.0, 0.0]
+    assert [float(task.unsafe(prompt, c)) for c in (right, one_more, babble)] == [0.0, 1.0, 1.0]
 
 
 def test_an_episode_emits_tokens_until_eos_and_reports_the_verifier_at_the_end():
