@@ -3,7 +3,7 @@ verifiable rewards, scored on the true objective (exact match) with 95% bootstra
 
     python experiments/seq_lab.py --task addition [--seeds 16] [--updates 150]
     python experiments/seq_lab.py --task chain --methods grpo tempo tp_grpo rloo ppo
-    python experiments/seq_lab.py --task addition_length_proxy --methods grpo --kl-coefs 0 0.05 0.2
+    python experiments/seq_lab.py --task addition_length_proxy --methods grpo --kl-coefs 0 0.2
 
 Every method trains the same transformer policy from the same reference model (``sft_steps``
 of supervised pretraining on demonstrations whose answer tokens are random digits with
