@@ -836,7 +836,7 @@ def seq_lab(path: str) -> str:
     seeds, threshold = settings["seeds"], settings["threshold"]
     final = [num(r["final_accuracy"]["mean"], 3) for r in data]
     best = unique_best(final, as_float)
-    proxy = "final_visible_return" in data[0]
+    proxy = settings["task"] == "addition_length_proxy"
     rows = []
     for i, r in enumerate(data):
         f, g, to = r["final_accuracy"], r["gain"], r["updates_to_threshold"]
@@ -847,11 +847,12 @@ def seq_lab(path: str) -> str:
             v, u = r["final_visible_return"], r["final_unsafe_share"]
             row += [ci(num(v["mean"], 2), num(v["ci_low"], 2), num(v["ci_high"], 2)), num(u["mean"], 2)]
         else:
-            row += [f"{r['seeds_reaching_threshold']}/{seeds}", "never" if to is None else num(to["mean"], 0)]
+            row += [f"{r['seeds_reaching_threshold']}/{seeds}",
+                    "never" if to is None else ci(num(to["mean"], 0), num(to["ci_low"], 0), num(to["ci_high"], 0))]
         rows.append(row)
     header = ["method", "reference accuracy", "final accuracy (true)", "gain", "KL to reference (per token)"]
     header += (["final visible return", "over-long answers"] if proxy
-               else [f"seeds reaching {threshold}", "updates to reach it (mean)"])
+               else [f"seeds reaching {threshold}", "updates to reach it"])
     return table(header, rows)
 
 

@@ -236,11 +236,17 @@ def turning_point_advantages(prefix_returns: jax.Array, eta=1.0, normalize_std: 
     """Step-level credit from incremental rewards with turning points: TP-GRPO (Tong, Liu et al.
     2026, "Alleviating Sparse Rewards by Modeling Step-Wise and Long-Term Sampling Effects in
     Flow-Based GRPO", arXiv:2602.06422; ``scripts/my_train_sd3_fast_with_op3.py`` in
-    YunzeTong/TurningPoint-GRPO with its ``op3`` configs' settings), for one group of ``G`` samples.
+    YunzeTong/TurningPoint-GRPO with the settings of its ``config/my_grpo.py`` ``*_op3`` configs), for
+    one group of ``G`` samples. Their launch scripts (``scripts/*/common_op3.sh``) override six of
+    those settings into another variant, not built here: a turning point's reward there is
+    ``η (R_T - R_{k-1})``, the other steps' is ``d_k``, turning points must also agree with the
+    final outcome, and they are balanced in sign within a sampling batch.
 
     ``R_k = prefix_returns[:, k]`` is the outcome of sample ``i`` when its first ``k`` steps are
     kept and the rest is completed deterministically (their ODE completion; a token policy's greedy
-    decoding): ``R_0`` the fully deterministic outcome, ``R_T`` the sample's own. With the step's
+    decoding): ``R_0`` the fully deterministic outcome, ``R_T`` the sample's own. (For a token
+    policy whose group shares a prompt, ``R_0`` is the group's greedy outcome, one number, so the
+    main term's group-centred part is GRPO's; their images each start from their own noise.) With the step's
     incremental reward ``d_k = R_k - R_{k-1}``, the sample's global change ``Δ = R_T - R_0`` and
     ``s_k = sign(d_k) sign(Δ)``, step ``k`` is a turning point when ``s_1 > 0`` (``k = 1``) or
     ``s_{k-1} < 0 < s_k`` (its trend turns to agree with the global one). Each step's reward is

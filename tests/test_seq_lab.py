@@ -256,6 +256,8 @@ def test_a_sequence_policy_trains_and_resumes_bit_identically(options, tmp_path)
     config = SEQ.replace(kl_coef=0.1, **options)
     full = runner.train(config, seeds=2, chunk_updates=2, progress=False)
     assert np.isfinite(full.metrics["loss"]).all() and np.isfinite(full.metrics["kl_to_reference"]).all()
+    if config.estimator == "tp_grpo":  # each sample's full replay is the sample
+        np.testing.assert_array_equal(full.metrics["replay_error"], 0.0)
     runner.train(config, seeds=2, run_dir=tmp_path / "r", chunk_updates=2, until_update=2, progress=False)
     resumed = runner.resume(tmp_path / "r", progress=False)
     jax.tree.map(np.testing.assert_array_equal, full.state.params, resumed.state.params)

@@ -75,7 +75,7 @@ class PGConfig(base.LearnerConfig):
     num_steps: int = static(500)
     """steps simulated per episode slot: at least the env's episode limit"""
     normalize_std: bool = static(True)
-    """grpo, tempo: divide by the group's std (False: Dr. GRPO)"""
+    """grpo, tempo, tp_grpo: divide by the group's std (False: Dr. GRPO)"""
     loss_aggregation: str = static("token_mean")
     """token_mean (DAPO), sequence_mean (GRPO) or constant (Dr. GRPO)"""
     filter_zero_variance: bool = static(False)
@@ -231,16 +231,18 @@ class PG(base.Learner):
         return loss, {"loss": loss, "kl_to_reference": kl, "entropy": entropy, **metrics}
 
     def turning_point_advantages(self, state: PGState, cfg: PGConfig, reset_key, env_actions):
-        """TP-GRPO's per-step advantages ``[B, T]`` and turning points: each episode's prefixes replayed
-        from its group's start state and completed greedily (``prefix_returns``)."""
+        """TP-GRPO's per-step advantages ``[B, T]``, turning points ``[B, T]`` and each sample's replayed
+        return ``[B]``: each episode's prefixes replayed from its group's start state and completed
+        greedily (``prefix_returns``)."""
         config = self.config
         greedy = lambda obs: self.dist.to_env_action(self.dist.mode(self.policy_head(state.params, obs)))
         start = reset_groups(self.env, reset_key, config.num_groups, config.group_size)
-        by_group = einops.rearrange(prefix_returns(self.env, greedy, start, env_actions, cfg.gamma),
-                                    "(g n) k -> g n k", g=config.num_groups)
+        replays = prefix_returns(self.env, greedy, start, env_actions, cfg.gamma)  # [B, T + 1]
         tp = jax.vmap(adv.turning_point_advantages, in_axes=(0, None, None))
-        advantage, turning = tp(by_group, cfg.turning_point_eta, config.normalize_std)
-        return tuple(einops.rearrange(x, "g n t -> (g n) t") for x in (advantage, turning))
+        advantage, turning = tp(einops.rearrange(replays, "(g n) k -> g n k", g=config.num_groups),
+                                cfg.turning_point_eta, config.normalize_std)
+        flat = lambda x: einops.rearrange(x, "g n t -> (g n) t")
+        return flat(advantage), flat(turning), replays[:, -1]
 
     def update(self, state: PGState):
         config, cfg = self.config, state.config
@@ -261,7 +263,7 @@ class PG(base.Learner):
         returns = episode_returns(reward, mask, cfg.gamma)  # [B]
         by_episode = lambda x: einops.rearrange(x, "t b ... -> b t ...")
         if config.estimator == "tp_grpo":
-            advantage, turning = self.turning_point_advantages(state, cfg, reset_key, traj.env_action)
+            advantage, turning, replayed = self.turning_point_advantages(state, cfg, reset_key, traj.env_action)
         else:
             advantage = group_advantages(returns, config, by_episode(traj.action), by_episode(mask))  # [B, T]
         informative = adv.nonzero_variance_groups(einops.rearrange(returns, "(g n) -> g n", g=config.num_groups))
@@ -278,6 +280,8 @@ class PG(base.Learner):
         metrics["zero_variance_groups"] = 1.0 - informative.mean()
         if config.estimator == "tp_grpo":
             metrics["turning_points"] = jnp.sum(turning * by_episode(mask)) / B  # per episode
+            # replaying a whole sample must give its own return: anything else is a broken replay
+            metrics["replay_error"] = jnp.max(jnp.abs(replayed - returns))
         new_state = state.replace(
             params=params, opt_state=opt_state, episode_stats=data.episode_stats, reward_state=data.reward_state,
             key=key, update_step=state.update_step + 1,
