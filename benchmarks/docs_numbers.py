@@ -749,11 +749,12 @@ SUMMARY_SOURCES = ("experiments/results/pbrs_deepsea10.json", "experiments/resul
                    "experiments/results/preference_rl_tomato_watering.json",
                    "experiments/results/boat_race_summary.json", "experiments/results/gail_cartpole.json",
                    "experiments/results/gail_pendulum.json", "benchmarks/results/throughput.json",
-                   "benchmarks/results/scaling.json", "benchmarks/results/imitation_side_by_side.json")
+                   "benchmarks/results/scaling.json", "benchmarks/results/imitation_side_by_side.json",
+                   "experiments/results/seq_lab_addition.json")
 
 
 def results_summary(pbrs: str, deep_sea: str, preferences: str, boat: str, gail_cartpole: str, gail_pendulum: str,
-                    speed: str, scaling: str, imitation: str) -> str:
+                    speed: str, scaling: str, imitation: str, sequence: str) -> str:
     """The front page's summary: one headline figure per result, each linked to its page. No bold.
 
     Deep exploration names the method that solves the most seeds (the first on a tie); preference
@@ -773,6 +774,8 @@ def results_summary(pbrs: str, deep_sea: str, preferences: str, boat: str, gail_
     (jrew_speed,) = [r for r in read_json(speed)["rows"] if r["run"] == "jrew PPO (1 seed)"]
     largest = max((r for r in read_json(scaling)["rows"] if r["sweep"] == "runs"), key=lambda r: r["runs"])
     per_seed = {r["library"].split(" (")[0]: r["wall_seconds_per_seed"] for r in read_json(imitation)["rows"]}
+    grpo = next(r for r in read_json(sequence, rows=True) if r["method"] == "grpo")
+    sequence_seeds = read_json(sequence)["meta"]["settings"]["seeds"]
     rows = [
         ["[Shaping](docs/rewards.md#shaping-that-helps-measured): PBRS on DeepSea 10",
          (f"{shaped['PBRS (column potential)']['seeds_solved']}/{pbrs_seeds} seeds solved with PBRS, "
@@ -797,6 +800,10 @@ def results_summary(pbrs: str, deep_sea: str, preferences: str, boat: str, gail_
           f"{num(gp['normalized_score']['mean'], 2)} on Pendulum"),
          ("[`gail_cartpole.json`](experiments/results/gail_cartpole.json), "
           "[`gail_pendulum.json`](experiments/results/gail_pendulum.json)")],
+        ["[Sequence lab](docs/sequence-lab.md#addition-2-digits): GRPO from an SFT reference",
+         (f"2-digit addition's exact-match accuracy {num(grpo['initial_accuracy']['mean'], 2)} → "
+          f"{num(grpo['final_accuracy']['mean'], 2)} over {sequence_seeds} seeds, a transformer policy"),
+         "[`seq_lab_addition.json`](experiments/results/seq_lab_addition.json)"],
         ["[Throughput](benchmarks/README.md#throughput-against-braxs-ppo-trainer): Brax inverted_pendulum, CPU",
          f"jrew PPO at {jrew_speed['ratio_to_brax_ppo']:.2f}× the env steps/s of Brax's own PPO trainer",
          "[`throughput.json`](benchmarks/results/throughput.json)"],
@@ -808,6 +815,58 @@ def results_summary(pbrs: str, deep_sea: str, preferences: str, boat: str, gail_
          "[`imitation_side_by_side.json`](benchmarks/results/imitation_side_by_side.json)"],
     ]
     return table(["result", "headline figure", "file"], rows)
+
+SEQ_LAB_LABELS = {"grpo": "GRPO", "dr_grpo": "Dr. GRPO", "dapo_token_mean": "GRPO, DAPO token mean",
+                  "rloo": "RLOO", "tempo": "TEMPO (prefix-tree credit)", "tp_grpo": "TP-GRPO (turning points)",
+                  "ppo": "PPO (token critic, GAE)"}
+
+
+def seq_lab_label(method: str) -> str:
+    """``grpo`` -> GRPO; ``grpo kl=0.05`` -> GRPO, KL coef 0.05."""
+    name, _, coef = method.partition(" kl=")
+    return SEQ_LAB_LABELS.get(name, name) + (f", KL coef {coef}" if coef else "")
+
+
+def seq_lab(path: str) -> str:
+    """``experiments/seq_lab.py`` on one task: exact-match accuracy from the reference, mean [95%
+    CI] over seeds. Bold: the highest final accuracy (none on a tie at the printed precision). On
+    the length proxy, the visible return and the share of over-long (unsafe) answers too."""
+    data = read_json(path, rows=True)
+    settings = read_json(path)["meta"]["settings"]
+    seeds, threshold = settings["seeds"], settings["threshold"]
+    final = [num(r["final_accuracy"]["mean"], 3) for r in data]
+    best = unique_best(final, as_float)
+    proxy = settings["task"] == "addition_length_proxy"
+    rows = []
+    for i, r in enumerate(data):
+        f, g, to = r["final_accuracy"], r["gain"], r["updates_to_threshold"]
+        row = [seq_lab_label(r["method"]), num(r["initial_accuracy"]["mean"], 3),
+               ci(bold(final[i], i == best), num(f["ci_low"], 3), num(f["ci_high"], 3)),
+               ci(signed(g["mean"], 3), num(g["ci_low"], 3), num(g["ci_high"], 3)), num(r["final_kl"]["mean"], 3)]
+        if proxy:
+            v, u = r["final_visible_return"], r["final_unsafe_share"]
+            row += [ci(num(v["mean"], 2), num(v["ci_low"], 2), num(v["ci_high"], 2)), num(u["mean"], 2)]
+        else:
+            row += [f"{r['seeds_reaching_threshold']}/{seeds}",
+                    "never" if to is None else ci(num(to["mean"], 0), num(to["ci_low"], 0), num(to["ci_high"], 0))]
+        rows.append(row)
+    header = ["method", "reference accuracy", "final accuracy (true)", "gain", "KL to reference (per token)"]
+    header += (["final visible return", "over-long answers"] if proxy
+               else [f"seeds reaching {threshold}", "updates to reach it"])
+    return table(header, rows)
+
+
+def seq_throughput(path: str) -> str:
+    """``benchmarks/seq_throughput.py``: tokens/s of the task envs alone, of sampling completions and
+    of whole GRPO updates, per task and token network, with the compile times."""
+    data = read_json(path, rows=True)
+    rows = [[f"`{r['task']}`", r["network"], str(r["completion_tokens"]),
+             num(r["env_tokens_per_second"], 0, thousands=True), num(r["sample_tokens_per_second"], 0, thousands=True),
+             num(r["ms_per_token_step"], 2), num(r["update_tokens_per_second"], 0, thousands=True),
+             f"{num(r['sample_compile_seconds'], 1)} / {num(r['update_compile_seconds'], 1)}"] for r in data]
+    return table(["task", "network", "completion tokens", "env alone (tokens/s)", "sampling (tokens/s)",
+                  "ms per token step (64 completions)", "GRPO update (tokens/s)", "compile: sampling / update (s)"],
+                 rows)
 
 
 BLOCKS: dict[str, Block] = {
@@ -854,6 +913,10 @@ BLOCKS: dict[str, Block] = {
     "lab-envs": Block(lab_envs, ("benchmarks/results/envs.json",)),
     "quickstart": Block(quickstart, ("experiments/results/quickstart.json",)),
     "pbrs-deepsea": Block(pbrs_deepsea, ("experiments/results/pbrs_deepsea10.json",)),
+    "seq-lab-addition": Block(seq_lab, ("experiments/results/seq_lab_addition.json",)),
+    "seq-lab-chain": Block(seq_lab, ("experiments/results/seq_lab_chain.json",)),
+    "seq-lab-proxy": Block(seq_lab, ("experiments/results/seq_lab_addition_length_proxy.json",)),
+    "seq-throughput": Block(seq_throughput, ("benchmarks/results/seq_throughput.json",)),
 }
 
 

@@ -199,6 +199,80 @@ def rloo_advantages(returns: jax.Array) -> jax.Array:
     return returns - (total - returns) / (G - 1)
 
 
+def prefix_tree_advantages(tokens: jax.Array, valid: jax.Array, returns: jax.Array, normalize_std: bool = True,
+                           eps: float = 1e-6) -> jax.Array:
+    """Token-level credit from one group's shared prefixes: TEMPO's prefix-to-tree (P2T)
+    advantage (Tran, Yao & Yu 2025, "Exploiting Tree Structure for Credit Assignment in RL
+    Training of LLMs", arXiv:2509.18314; ``compute_tempo_outcome_advantage`` in their verl fork):
+
+      A_{i,j} = (R_i - mean_g R + V(s_{j+1}) - V(s_j)) / (std_g R + eps)
+
+    for response ``i``'s token ``j``, where ``V(s_j)`` is the mean return of the group's responses
+    whose first ``j`` tokens equal ``i``'s (the node before the token; the whole group at
+    ``j = 0``) and ``V(s_{j+1})`` that of those whose first ``j + 1`` tokens do. The responses form a
+    prefix tree: the correction is nonzero only at branch points and is 0 once ``i`` is alone,
+    where the advantage is GRPO's. ``std`` is the population std as in ``grpo_advantages`` (TEMPO's
+    code uses torch's unbiased std, a factor sqrt(G / (G - 1)) apart); without ``normalize_std``
+    nothing is divided. A group whose returns are all equal gets 0.
+
+    Args: ``tokens [G, T]`` (any ids compared for equality), ``valid [G, T]`` (1 on a response's
+    own tokens), ``returns [G]``. Returns ``[G, T]`` (its values past a response's end are unused).
+    """
+    chex.assert_rank([tokens, valid, returns], [2, 2, 1])
+    marked = jnp.where(valid > 0, tokens, -1)  # past its end a response shares nothing
+    same = marked[:, None, :] == marked[None, :, :]  # [i, k, j]
+    through = jnp.cumprod(same, axis=-1).astype(returns.dtype)  # k shares i's tokens 0..j
+    before = jnp.concatenate([jnp.ones_like(through[..., :1]), through[..., :-1]], axis=-1)  # tokens 0..j-1
+    node_value = lambda members: jnp.einsum("ikj,k->ij", members, returns) / members.sum(axis=1)
+    correction = node_value(through) - node_value(before)
+    advantage = returns[:, None] - returns.mean() + correction
+    if normalize_std:
+        advantage = advantage / (returns.std() + eps)
+    return jnp.where(nonzero_variance_groups(returns) > 0, advantage, 0.0)
+
+
+def turning_point_advantages(prefix_returns: jax.Array, eta=1.0, normalize_std: bool = True,
+                             eps: float = 1e-4) -> tuple[jax.Array, jax.Array]:
+    """Step-level credit from incremental rewards with turning points: TP-GRPO (Tong, Liu et al.
+    2026, "Alleviating Sparse Rewards by Modeling Step-Wise and Long-Term Sampling Effects in
+    Flow-Based GRPO", arXiv:2602.06422; ``scripts/my_train_sd3_fast_with_op3.py`` in
+    YunzeTong/TurningPoint-GRPO with the settings of its ``config/my_grpo.py`` ``*_op3`` configs), for
+    one group of ``G`` samples. Their launch scripts (``scripts/*/common_op3.sh``) override six of
+    those settings into another variant, not built here: a turning point's reward there is
+    ``η (R_T - R_{k-1})``, the other steps' is ``d_k``, turning points must also agree with the
+    final outcome, and they are balanced in sign within a sampling batch.
+
+    ``R_k = prefix_returns[:, k]`` is the outcome of sample ``i`` when its first ``k`` steps are
+    kept and the rest is completed deterministically (their ODE completion; a token policy's greedy
+    decoding): ``R_0`` the fully deterministic outcome, ``R_T`` the sample's own. (For a token
+    policy whose group shares a prompt, ``R_0`` is the group's greedy outcome, one number, so the
+    main term's group-centred part is GRPO's; their images each start from their own noise.) With the step's
+    incremental reward ``d_k = R_k - R_{k-1}``, the sample's global change ``Δ = R_T - R_0`` and
+    ``s_k = sign(d_k) sign(Δ)``, step ``k`` is a turning point when ``s_1 > 0`` (``k = 1``) or
+    ``s_{k-1} < 0 < s_k`` (its trend turns to agree with the global one). Each step's reward is
+
+      r_k = Δ + η 1[turning point k] d_k,
+
+    and its advantage is normalized per step index over the group, ``(r_k - mean_g r_k) /
+    (std_g r_k + eps)`` (their per-timestep, per-prompt stat trackers; population std). Without
+    ``normalize_std`` nothing is divided. Steps past a sample's end have ``d_k = 0``: reward ``Δ``,
+    no turning point.
+
+    Args: ``prefix_returns [G, T + 1]``. Returns the advantages ``[G, T]`` (step ``k`` at index
+    ``k - 1``) and the turning points ``[G, T]`` (bool).
+    """
+    chex.assert_rank(prefix_returns, 2)
+    increment = prefix_returns[:, 1:] - prefix_returns[:, :-1]  # d_k
+    global_change = prefix_returns[:, -1] - prefix_returns[:, 0]  # Δ
+    trend = jnp.sign(increment) * jnp.sign(global_change)[:, None]  # s_k
+    turning = jnp.concatenate([trend[:, :1] > 0, (trend[:, :-1] < 0) & (trend[:, 1:] > 0)], axis=1)
+    reward = global_change[:, None] + eta * turning * increment
+    advantage = reward - reward.mean(axis=0)
+    if normalize_std:
+        advantage = advantage / (reward.std(axis=0) + eps)
+    return advantage, turning
+
+
 def nonzero_variance_groups(returns: jax.Array, rtol: float = 1e-5) -> jax.Array:
     """1.0 for groups whose returns differ, 0.0 for groups whose returns are all equal (no signal).
 

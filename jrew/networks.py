@@ -1,10 +1,12 @@
-"""Flax actor-critic networks: separate policy and value MLPs, optional observation normalization."""
+"""Flax actor-critic networks: separate policy and value MLPs, or token networks (a causal
+transformer or a GRU) over a token buffer for the sequence lab."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -113,5 +115,101 @@ class ActorCritic(nn.Module):
 
     def __call__(self, obs):
         if self.value_hidden_sizes is None:
+            return self.policy(obs)
+        return self.policy(obs), self.value(obs)
+
+
+TOKEN_NETWORKS = ("transformer", "gru")
+
+
+def last_token_index(tokens: jax.Array) -> jax.Array:
+    """Index of the last non-PAD (nonzero) token of each buffer ``[..., N] -> [...]``: where a
+    token network reads its output (the position whose next token is being chosen)."""
+    filled = tokens != 0
+    return tokens.shape[-1] - 1 - jnp.argmax(filled[..., ::-1], axis=-1)
+
+
+class TokenEncoder(nn.Module):
+    """A token buffer (float token ids ``[B, N]``, PAD = 0 after the last token) to the hidden
+    state at its last token ``[B, width]``.
+
+    ``transformer``: token and learned position embeddings, ``depth`` pre-LayerNorm blocks of
+    causal multi-head self-attention and a 4x-wide GELU MLP, a final LayerNorm (GPT-2's block;
+    Radford et al. 2019). ``gru``: ``depth`` stacked GRU layers over the buffer. Both are causal,
+    so the PAD after the last token never reaches its output. Each step recomputes the whole
+    buffer, O(depth · N · width²) for the MLPs and O(depth · N² · width) for attention: at the lab's
+    sizes (N ≤ 32) a KV cache would save little next to the rollout's other work.
+    """
+
+    kind: str
+    num_tokens: int
+    width: int = 64
+    depth: int = 2
+    heads: int = 4
+
+    @nn.compact
+    def __call__(self, obs):
+        tokens = obs.astype(jnp.int32)
+        batch_shape, n = tokens.shape[:-1], tokens.shape[-1]
+        tokens = tokens.reshape(-1, n)
+        x = nn.Embed(self.num_tokens, self.width, embedding_init=nn.initializers.normal(0.02))(tokens)
+        if self.kind == "transformer":
+            x = x + self.param("positions", nn.initializers.normal(0.02), (n, self.width))
+            mask = nn.make_causal_mask(tokens)
+            for _ in range(self.depth):
+                x = x + nn.MultiHeadDotProductAttention(self.heads, qkv_features=self.width)(nn.LayerNorm()(x),
+                                                                                              mask=mask)
+                h = nn.gelu(nn.Dense(4 * self.width)(nn.LayerNorm()(x)))
+                x = x + nn.Dense(self.width)(h)
+            x = nn.LayerNorm()(x)
+        elif self.kind == "gru":
+            for _ in range(self.depth):
+                x = nn.RNN(nn.GRUCell(self.width))(x)
+        else:
+            raise ValueError(f"kind must be one of {TOKEN_NETWORKS}, got {self.kind!r}")
+        last = jnp.take_along_axis(x, last_token_index(tokens)[:, None, None], axis=1)[:, 0]
+        return last.reshape(*batch_shape, self.width)
+
+
+class TokenHead(nn.Module):
+    """A ``TokenEncoder`` and a linear output (``out_scale``: orthogonal gain, small for logits)."""
+
+    encoder: TokenEncoder
+    out_size: int
+    out_scale: float
+
+    @nn.compact
+    def __call__(self, obs):
+        return nn.Dense(self.out_size, kernel_init=nn.initializers.orthogonal(self.out_scale))(self.encoder(obs))
+
+
+class TokenActorCritic(nn.Module):
+    """``ActorCritic``'s interface over token buffers: next-token logits and, with ``critic``, a
+    token-level value (the value of the prefix so far), each from its own ``TokenEncoder``."""
+
+    kind: str
+    num_tokens: int
+    head_size: int
+    critic: bool = False
+    num_values: int = 1
+    width: int = 64
+    depth: int = 2
+    heads: int = 4
+
+    def setup(self):
+        encoder = lambda: TokenEncoder(self.kind, self.num_tokens, self.width, self.depth, self.heads)
+        self.policy_net = TokenHead(encoder(), self.head_size, 0.01)
+        if self.critic:
+            self.value_net = TokenHead(encoder(), self.num_values, 1.0)
+
+    def policy(self, obs):
+        return self.policy_net(obs)
+
+    def value(self, obs):
+        values = self.value_net(obs)
+        return values[..., 0] if self.num_values == 1 else values
+
+    def __call__(self, obs):
+        if not self.critic:
             return self.policy(obs)
         return self.policy(obs), self.value(obs)

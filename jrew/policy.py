@@ -37,13 +37,14 @@ import envs
 from jrew import config as config_lib
 from jrew import distributions, normalization
 from jrew import run_dir as files
-from jrew.networks import ActorCritic
+from jrew.networks import ActorCritic, TokenActorCritic
 
 FORMAT = "jrew-policy"
 VERSION = 1
 SPEC_FILE, PARAMS_FILE = "policy.json", "params.msgpack"
 # The config fields that shape an actor-critic's policy network and its inputs.
-NETWORK_FIELDS = ("policy_hidden_sizes", "activation", "distribution", "std_head", "min_std")
+NETWORK_FIELDS = ("policy_hidden_sizes", "activation", "distribution", "std_head", "min_std", "network",
+                  "token_width", "token_depth", "token_heads")
 
 
 class InferencePolicy(NamedTuple):
@@ -66,7 +67,7 @@ def register_head(kind: str, builder: HeadBuilder) -> None:
 
 def _actor_critic_head(spec: dict, action_space, env_name: str):
     network, dist = _network(spec, action_space, env_name)
-    return (lambda params, obs: network.apply({"params": params}, obs, method=ActorCritic.policy)), dist
+    return (lambda params, obs: network.apply({"params": params}, obs, method="policy")), dist
 
 
 register_head("actor_critic", _actor_critic_head)
@@ -165,6 +166,9 @@ class Policy:
 def _network(spec: dict, action_space, env_name: str) -> tuple[ActorCritic, distributions.Distribution]:
     net = spec["network"]
     dist = distributions.for_action_space(action_space, net.get("distribution", "auto"), env_name)
+    if net.get("network", "mlp") != "mlp":  # exports from before token networks have no such key
+        return TokenActorCritic(net["network"], dist.head_size + 1, dist.head_size, width=net["token_width"],
+                                depth=net["token_depth"], heads=net["token_heads"]), dist
     network = ActorCritic(
         policy_hidden_sizes=tuple(net["policy_hidden_sizes"]), value_hidden_sizes=None, head_size=dist.head_size,
         continuous=dist.name != "categorical", activation=net["activation"],

@@ -42,13 +42,15 @@ def test_groups_share_a_start_state_and_groups_differ():
 )
 def test_group_advantages(estimator, expected):
     config = pg.PGConfig(estimator=estimator, num_groups=2, group_size=2, num_minibatches=1)
-    np.testing.assert_allclose(pg.group_advantages(jnp.array([1.0, 0.0, 2.0, 3.0]), config), expected, rtol=1e-5)
+    tokens, mask = jnp.zeros((4, 3), jnp.int32), jnp.ones((4, 3))  # one advantage per episode, on all its steps
+    advantages = pg.group_advantages(jnp.array([1.0, 0.0, 2.0, 3.0]), config, tokens, mask)
+    np.testing.assert_allclose(advantages, np.broadcast_to(np.array(expected)[:, None], (4, 3)), rtol=1e-5)
 
 
 @pytest.mark.parametrize(
     "changes,message",
     [
-        ({"estimator": "ppo"}, r"estimator must be one of \('reinforce', 'rloo', 'grpo'\), got 'ppo'"),
+        ({"estimator": "ppo"}, r"estimator must be one of \('reinforce', 'rloo', 'grpo', 'tempo'\), got 'ppo'"),
         ({"estimator": "rloo", "group_size": 1, "num_minibatches": 1}, r"rloo needs group_size >= 2, got 1"),
         ({"num_groups": 3, "group_size": 3}, r"num_groups \* group_size \(3 \* 3 = 9\) must be divisible by num_minibatches \(2\)"),
         ({"kl_coef": -0.1}, r"kl_coef must be >= 0, got -0.1"),

@@ -37,7 +37,7 @@ from flax import struct
 import envs
 from jrew import distributions, rewards
 from jrew.config import finite, is_numeric, non_negative, positive, require, require_choice, static, unit_interval
-from jrew.networks import ACTIVATIONS, INITS, STD_HEADS, ActorCritic
+from jrew.networks import ACTIVATIONS, INITS, STD_HEADS, TOKEN_NETWORKS, ActorCritic, TokenActorCritic
 from jrew.rollout import PolicyFn
 from jrew.types import EnvSpec
 
@@ -63,8 +63,16 @@ class LearnerConfig:
     """time limit in steps (truncation); None keeps the env's own"""
     total_steps: int = static(500_000)
     """env steps per seed"""
+    network: str = static("mlp")
+    """mlp, or a token network over a token buffer (the envs.seq tasks): transformer (causal) or gru"""
     policy_hidden_sizes: tuple[int, ...] = static((64, 64))
     """policy MLP hidden layer sizes"""
+    token_width: int = static(64)
+    """token networks: embedding and hidden width"""
+    token_depth: int = static(2)
+    """token networks: transformer blocks or GRU layers"""
+    token_heads: int = static(4)
+    """transformer: attention heads (must divide token_width)"""
     activation: str = static("tanh")
     """tanh, relu, swish or elu"""
     distribution: str = static("auto")
@@ -79,6 +87,18 @@ class LearnerConfig:
     lecun_normal (flax's default, the gymnax baselines)"""
     bias_init_scale: float = static(0.0)
     """biases start uniform in [0, bias_init_scale); 0: zero biases (the gymnax baselines: 0.05)"""
+    sft_steps: int = static(0)
+    """sequence lab: supervised pretraining steps on the task's demonstrations before RL (the
+    reference model; 0: none)"""
+    sft_seed: int = static(0)
+    """sequence lab: the reference model's seed (its initialization and demonstrations)"""
+    sft_batch_size: int = static(64)
+    """sequence lab: demonstrations per pretraining step"""
+    sft_learning_rate: float = static(1e-3)
+    """sequence lab: Adam step size of pretraining"""
+    sft_noise: float = static(0.0)
+    """sequence lab: probability that a demonstration's answer token is a random digit (sets the
+    reference's competence)"""
     num_epochs: int = static(4)
     """passes over each batch"""
     num_minibatches: int = static(4)
@@ -98,6 +118,14 @@ class LearnerConfig:
         for name in ("total_steps", "num_epochs", "num_minibatches"):
             require(name, getattr(self, name), positive, "a positive integer")
         require_choice("activation", self.activation, ACTIVATIONS)
+        require_choice("network", self.network, ("mlp", *TOKEN_NETWORKS))
+        for name in ("token_width", "token_depth", "token_heads", "sft_batch_size"):
+            require(name, getattr(self, name), positive, "a positive integer")
+        require("sft_steps", self.sft_steps, non_negative, ">= 0")
+        require("sft_learning_rate", self.sft_learning_rate, positive, "> 0")
+        require("sft_noise", self.sft_noise, unit_interval, "in [0, 1]")
+        if self.network == "transformer" and self.token_width % self.token_heads:
+            raise ValueError(f"token_heads ({self.token_heads}) must divide token_width ({self.token_width})")
         require_choice("distribution", self.distribution, distributions.NAMES)
         require_choice("std_head", self.std_head, STD_HEADS)
         require("min_std", self.min_std, non_negative, ">= 0")
@@ -294,8 +322,12 @@ def reward_init_key(key: jax.Array) -> jax.Array:
 
 
 def actor_critic(config: LearnerConfig, dist: distributions.Distribution,
-                 value_hidden_sizes: tuple[int, ...] | None = None, num_values: int = 1) -> ActorCritic:
-    """The policy (and, with ``value_hidden_sizes``, value) network ``config`` describes."""
+                 value_hidden_sizes: tuple[int, ...] | None = None,
+                 num_values: int = 1) -> ActorCritic | TokenActorCritic:
+    """The policy (and, with ``value_hidden_sizes``, value) network ``config`` describes: MLPs, or
+    a token network (``config.network``) whose critic, if any, is a token network too."""
+    if config.network != "mlp":
+        return token_actor_critic(config, dist, value_hidden_sizes is not None, num_values)
     return ActorCritic(
         policy_hidden_sizes=config.policy_hidden_sizes,
         value_hidden_sizes=value_hidden_sizes,
@@ -308,6 +340,36 @@ def actor_critic(config: LearnerConfig, dist: distributions.Distribution,
         kernel_init=config.kernel_init,
         bias_init_scale=config.bias_init_scale,
     )
+
+
+def initial_params(learner: Learner, key: jax.Array) -> Any:
+    """The network's initial parameters: random from ``key``, or (``sft_steps`` > 0) the reference
+    model: random from ``sft_seed``, then the policy pretrained on the sequence task's
+    demonstrations (``jrew.algos.reference``). Every run of a program then starts from the same
+    reference, as RL runs start from one base model, and since it does not depend on the run's
+    key, ``vmap`` computes the pretraining once for all runs."""
+    from jrew.algos import reference
+
+    config = learner.config
+    if not config.sft_steps:
+        return learner.network.init(key, jax.numpy.zeros((1, learner.env.observation_size)))
+    k_init, k_sft = jax.random.split(jax.random.PRNGKey(config.sft_seed))
+    params = learner.network.init(k_init, jax.numpy.zeros((1, learner.env.observation_size)))
+    params, _ = reference.pretrain(
+        lambda p, obs: learner.network.apply(p, obs, method="policy"), params, reference.sequence_task(learner.env),
+        k_sft, steps=config.sft_steps, batch_size=config.sft_batch_size, learning_rate=config.sft_learning_rate,
+        noise=config.sft_noise)
+    return params
+
+
+def token_actor_critic(config, dist: distributions.Distribution, critic: bool = False,
+                       num_values: int = 1) -> TokenActorCritic:
+    """The token network of ``config`` over a token buffer whose ids are the actions + 1 (PAD = 0)."""
+    if dist.name != "categorical":
+        raise ValueError(f"network={config.network!r} emits tokens: it needs a categorical policy, but {config.env} "
+                         f"has a {dist.name} one (token networks are for the envs.seq tasks)")
+    return TokenActorCritic(config.network, dist.head_size + 1, dist.head_size, critic, num_values,
+                            config.token_width, config.token_depth, config.token_heads)
 
 
 def sampling_policy(dist: distributions.Distribution, head_fn: Callable[[jax.Array], jax.Array]) -> PolicyFn:

@@ -31,6 +31,46 @@ def clipped_surrogate(
     }
 
 
+KL_ESTIMATORS = ("k1", "k2", "k3")
+
+
+def kl_estimate(log_ratio: jax.Array, estimator: str) -> jax.Array:
+    """Per-sample estimate of ``KL(pi || q)`` from ``log_ratio = log q(a|s) - log pi(a|s)``, ``a ~ pi``
+    (Schulman 2020, "Approximating KL divergence"): ``k1 = -x`` (unbiased, can be negative: the
+    form PPO-RLHF puts in the reward), ``k2 = x^2 / 2`` (biased, low variance), ``k3 = exp(x) - x - 1``
+    (unbiased and >= 0: GRPO's loss term)."""
+    if estimator == "k1":
+        return -log_ratio
+    if estimator == "k2":
+        return 0.5 * jnp.square(log_ratio)
+    if estimator == "k3":
+        return k3_kl(log_ratio)
+    raise ValueError(f"unknown KL estimator {estimator!r}; expected one of {KL_ESTIMATORS}")
+
+
+AGGREGATIONS = ("token_mean", "sequence_mean", "constant")
+
+
+def aggregate(x: jax.Array, mask: jax.Array, how: str) -> jax.Array:
+    """A per-token loss ``[B, T]`` (B sequences) reduced to a scalar over the tokens ``mask`` keeps,
+    the three ways GRPO-family trainers do (TRL's ``loss_type``):
+
+    * ``token_mean``: ``sum(x m) / sum(m)``, every token weighs the same (DAPO; Yu et al. 2025);
+    * ``sequence_mean``: the mean over sequences of each one's token mean (GRPO; Shao et al. 2024):
+      a long sequence's tokens weigh less;
+    * ``constant``: ``sum(x m) / (B T)``, no length normalization (Dr. GRPO; Liu et al. 2025).
+    """
+    if how == "token_mean":
+        return jnp.sum(x * mask) / jnp.maximum(mask.sum(), 1.0)
+    if how == "sequence_mean":
+        tokens = mask.sum(axis=-1)
+        per_sequence = jnp.sum(x * mask, axis=-1) / jnp.maximum(tokens, 1.0)
+        return jnp.sum(per_sequence) / jnp.maximum(jnp.sum(tokens > 0), 1.0)
+    if how == "constant":
+        return jnp.sum(x * mask) / mask.size
+    raise ValueError(f"unknown loss aggregation {how!r}; expected one of {AGGREGATIONS}")
+
+
 def k3_kl(log_ratio: jax.Array) -> jax.Array:
     """Per-sample k3 estimate of ``KL(pi || q)`` from ``log_ratio = log q(a|s) - log pi(a|s)``,
     ``a ~ pi``: ``exp(x) - x - 1`` (Schulman 2020, "Approximating KL divergence"; unbiased, >= 0)."""

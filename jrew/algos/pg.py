@@ -9,10 +9,22 @@ per episode and broadcast to its steps:
 * ``reinforce``: R - mean over the batch (REINFORCE with a baseline; Williams 1992)
 * ``rloo``:      R_i - mean of the other G-1 returns in the group (Kool et al. 2019; Ahmadian et al. 2024)
 * ``grpo``:      (R_i - mean_g) / (std_g + eps), or without std (Shao et al. 2024, DeepSeekMath)
+* ``tempo``:     per token: GRPO's plus the change of the prefix tree's value at the token
+                 (TEMPO's prefix-to-tree credit; ``advantages.prefix_tree_advantages``)
+* ``tp_grpo``:   per step: the episode's change over its greedy completion, plus the step's own
+                 change at turning points (TP-GRPO; ``advantages.turning_point_advantages``).
+                 The outcome after each prefix is measured by replaying the episode's first k
+                 actions from its start state and completing it greedily (``prefix_returns``):
+                 T + 1 extra episodes per sample, on the env's own reward
 
 The loss is the clipped surrogate of PPO over ``num_epochs`` (one epoch on fresh samples is the
-plain policy gradient), minus an entropy bonus, plus ``kl_coef`` times a k3 estimate of
-KL(pi || pi_ref) to the initial policy (GRPO's reference-model penalty).
+plain policy gradient), minus an entropy bonus, aggregated over tokens as ``loss_aggregation``
+says (``losses.aggregate``: DAPO's token mean, GRPO's sequence mean or Dr. GRPO's constant).
+The reference policy pi_ref is the initial one (with ``sft_steps``, the pretrained reference
+model), and ``kl_coef`` penalizes a ``kl_estimator`` estimate of KL(pi || pi_ref) either in the
+loss (``kl_penalty="loss"``, GRPO's k3 term) or in the reward (``"reward"``: each sampled token's
+estimate under the rollout policy is subtracted from its reward, as PPO-RLHF and TRL's RLOO do).
+Dr. GRPO is ``normalize_std=False, loss_aggregation="constant"``.
 """
 
 from __future__ import annotations
@@ -30,13 +42,13 @@ from jrew import advantages as adv
 from jrew import rewards
 from jrew.algos import base
 from jrew.algos.collect import collect
-from jrew.algos.losses import adam, clipped_surrogate, k3_kl
+from jrew.algos.losses import AGGREGATIONS, KL_ESTIMATORS, adam, aggregate, clipped_surrogate, kl_estimate
 from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import non_negative, require, require_choice, static
-from jrew.networks import ActorCritic
 from jrew.types import EpisodeStats
 
-ESTIMATORS = ("reinforce", "rloo", "grpo")
+ESTIMATORS = ("reinforce", "rloo", "grpo", "tempo", "tp_grpo")
+KL_PENALTIES = ("loss", "reward")
 
 
 @struct.dataclass
@@ -55,7 +67,7 @@ class PGConfig(base.LearnerConfig):
     ent_coef: float = 0.0
     """entropy bonus (vmappable)"""
     estimator: str = static("grpo")
-    """reinforce, rloo or grpo"""
+    """reinforce, rloo, grpo, tempo (grpo plus prefix-tree token credit) or tp_grpo (turning points)"""
     num_groups: int = static(4)
     """start states per update"""
     group_size: int = static(8)
@@ -63,19 +75,33 @@ class PGConfig(base.LearnerConfig):
     num_steps: int = static(500)
     """steps simulated per episode slot: at least the env's episode limit"""
     normalize_std: bool = static(True)
-    """grpo: divide by the group's std (False: Dr. GRPO)"""
+    """grpo, tempo, tp_grpo: divide by the group's std (False: Dr. GRPO)"""
+    loss_aggregation: str = static("token_mean")
+    """token_mean (DAPO), sequence_mean (GRPO) or constant (Dr. GRPO)"""
     filter_zero_variance: bool = static(False)
     """drop groups whose returns are all equal from the loss"""
     kl_coef: float = 0.0
-    """KL(pi || pi_ref) penalty to the initial policy (vmappable)"""
+    """KL(pi || pi_ref) penalty to the initial (reference) policy (vmappable)"""
+    kl_estimator: str = static("k3")
+    """k1, k2 or k3 (Schulman 2020)"""
+    kl_penalty: str = static("loss")
+    """where the KL penalty goes: loss (GRPO) or reward (PPO-RLHF, RLOO)"""
+    turning_point_eta: float = 1.0
+    """tp_grpo: the weight η of a turning point's own change (vmappable)"""
 
     def __post_init__(self):
         super().__post_init__()
         require_choice("estimator", self.estimator, ESTIMATORS)
+        require_choice("loss_aggregation", self.loss_aggregation, AGGREGATIONS)
+        require_choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS)
+        require_choice("kl_penalty", self.kl_penalty, KL_PENALTIES)
         base.check_batch(self, ("num_groups", "group_size"), ("num_groups", "group_size", "num_steps"))
         if self.estimator == "rloo" and self.group_size < 2:
             raise ValueError(f"rloo needs group_size >= 2, got {self.group_size}")
         require("kl_coef", self.kl_coef, non_negative, ">= 0")
+        if self.estimator == "tp_grpo" and self.kl_penalty == "reward" and self.kl_coef > 0:
+            raise ValueError("tp_grpo scores prefixes by replaying them on the env's reward, which a KL penalty in the "
+                             "reward would not reach: use kl_penalty='loss'")
 
     @property
     def batch_episodes(self) -> int:
@@ -111,14 +137,48 @@ def episode_returns(reward: jax.Array, mask: jax.Array, gamma) -> jax.Array:
     return jnp.sum(mask * discounts * reward, axis=0)
 
 
-def group_advantages(returns: jax.Array, config: PGConfig) -> jax.Array:
-    """Per-episode advantages ``[B]`` from returns ``[B]`` ordered group-major."""
+def group_advantages(returns: jax.Array, config: PGConfig, tokens: jax.Array, mask: jax.Array) -> jax.Array:
+    """Per-token advantages ``[B, T]`` from returns ``[B]`` ordered group-major, the episodes'
+    actions ``tokens [B, T]`` and their valid-step ``mask [B, T]`` (only ``tempo`` reads them; the
+    others give each episode one advantage for all its steps)."""
     grouped = einops.rearrange(returns, "(g n) -> g n", g=config.num_groups)
+    per_token = lambda a: jnp.broadcast_to(a[:, None], tokens.shape[:2])
     if config.estimator == "reinforce":
-        return returns - returns.mean()
+        return per_token(returns - returns.mean())
     if config.estimator == "rloo":
-        return adv.rloo_advantages(grouped).reshape(-1)
-    return adv.grpo_advantages(grouped, config.normalize_std).reshape(-1)
+        return per_token(adv.rloo_advantages(grouped).reshape(-1))
+    if config.estimator == "tempo":
+        by_group = lambda x: einops.rearrange(x, "(g n) ... -> g n ...", g=config.num_groups)
+        tree = jax.vmap(adv.prefix_tree_advantages, in_axes=(0, 0, 0, None))
+        return einops.rearrange(tree(by_group(tokens), by_group(mask), grouped, config.normalize_std),
+                                "g n t -> (g n) t")
+    return per_token(adv.grpo_advantages(grouped, config.normalize_std).reshape(-1))
+
+
+def prefix_returns(env: envs.Env, greedy_action, start: envs.State, actions: jax.Array, gamma) -> jax.Array:
+    """``R [B, T + 1]``: for each prefix length ``k = 0 .. T``, the return of the episode that starts
+    from ``start`` (batched ``[B]``), takes the recorded ``actions [T, B]`` (env actions) for its
+    first ``k`` steps and ``greedy_action(obs [B, ...]) -> [B]`` after them, counted until its first
+    episode ends (TP-GRPO's ``R_k``; ``R_T`` replays the sampled episode, ``R_0`` is the greedy one).
+    The env must be deterministic given its start state (its dynamics' key lives in the state)."""
+    step = jax.vmap(env.step)
+    num_steps = actions.shape[0]
+
+    def with_prefix(k):
+        def body(carry, t_action):
+            state, alive, total = carry
+            t, recorded = t_action
+            action = jnp.where(t < k, recorded, greedy_action(state.obs))
+            state = step(state, action)
+            total = total + alive * gamma**t * state.reward
+            alive = alive * (1.0 - state.done)  # a termination or a truncation ends the first episode
+            return (state, alive, total), None
+
+        carry = (start, jnp.ones(actions.shape[1]), jnp.zeros(actions.shape[1]))
+        (_, _, total), _ = jax.lax.scan(body, carry, (jnp.arange(num_steps), actions))
+        return total
+
+    return jax.vmap(with_prefix, out_axes=1)(jnp.arange(num_steps + 1))
 
 
 def check_episode_limit(env: envs.Env, config: PGConfig) -> None:
@@ -140,12 +200,12 @@ class PG(base.Learner):
     """The critic-free learner bound to the structure of a config; pure methods, static fields."""
 
     def policy_head(self, params, obs):
-        return self.network.apply(params, obs, method=ActorCritic.policy)
+        return self.network.apply(params, obs, method="policy")
 
     def init(self, key, hparams: PGConfig | None = None, reward_hparams=None) -> PGState:
         cfg, reward_hparams = base.numeric_inputs(self.config.defaults(), hparams, self.reward, reward_hparams)
         k_params, k_state = jax.random.split(key)
-        params = self.network.init(k_params, jnp.zeros((1, self.env.observation_size)))
+        params = base.initial_params(self, k_params)
         return PGState(
             params=params,
             reference_params=params,
@@ -159,17 +219,30 @@ class PG(base.Learner):
         )
 
     def loss(self, params, cfg, batch, key):
-        obs, action, old_log_prob, advantage, mask, ref_log_prob = batch
+        obs, action, old_log_prob, advantage, mask, ref_log_prob = batch  # [episodes, T, ...]
         head = self.policy_head(params, obs)
         log_prob = self.dist.log_prob(head, action)
-        count = jnp.maximum(mask.sum(), 1.0)
-        masked_mean = lambda x: jnp.sum(x * mask) / count
-        surrogate, metrics = clipped_surrogate(log_prob, old_log_prob, advantage, cfg.clip_eps, masked_mean)
-        log_ref_ratio = ref_log_prob - log_prob
-        kl = masked_mean(k3_kl(log_ref_ratio))
-        entropy = masked_mean(self.dist.entropy(head, key))
-        loss = surrogate + cfg.kl_coef * kl - cfg.ent_coef * entropy
+        mean = lambda x: aggregate(x, mask, self.config.loss_aggregation)
+        surrogate, metrics = clipped_surrogate(log_prob, old_log_prob, advantage, cfg.clip_eps, mean)
+        kl = mean(kl_estimate(ref_log_prob - log_prob, self.config.kl_estimator))
+        entropy = mean(self.dist.entropy(head, key))
+        in_loss = 1.0 if self.config.kl_penalty == "loss" else 0.0
+        loss = surrogate + in_loss * cfg.kl_coef * kl - cfg.ent_coef * entropy
         return loss, {"loss": loss, "kl_to_reference": kl, "entropy": entropy, **metrics}
+
+    def turning_point_advantages(self, state: PGState, cfg: PGConfig, reset_key, env_actions):
+        """TP-GRPO's per-step advantages ``[B, T]``, turning points ``[B, T]`` and each sample's replayed
+        return ``[B]``: each episode's prefixes replayed from its group's start state and completed
+        greedily (``prefix_returns``)."""
+        config = self.config
+        greedy = lambda obs: self.dist.to_env_action(self.dist.mode(self.policy_head(state.params, obs)))
+        start = reset_groups(self.env, reset_key, config.num_groups, config.group_size)
+        replays = prefix_returns(self.env, greedy, start, env_actions, cfg.gamma)  # [B, T + 1]
+        tp = jax.vmap(adv.turning_point_advantages, in_axes=(0, None, None))
+        advantage, turning = tp(einops.rearrange(replays, "(g n) k -> g n k", g=config.num_groups),
+                                cfg.turning_point_eta, config.normalize_std)
+        flat = lambda x: einops.rearrange(x, "g n t -> (g n) t")
+        return flat(advantage), flat(turning), replays[:, -1]
 
     def update(self, state: PGState):
         config, cfg = self.config, state.config
@@ -183,22 +256,32 @@ class PG(base.Learner):
             reset=jnp.ones((B,), bool),
         )
         traj, mask = data.traj, data.valid
-        returns = episode_returns(traj.reward, mask, cfg.gamma)  # [B]
-        advantage = group_advantages(returns, config)
-        informative = adv.nonzero_variance_groups(einops.rearrange(returns, "(g n) -> g n", g=config.num_groups))
-        weight = einops.repeat(informative, "g -> (g n)", n=config.group_size) if config.filter_zero_variance else 1.0
         ref_log_prob = self.dist.log_prob(self.policy_head(state.reference_params, traj.obs), traj.action)
+        reward = traj.reward
+        if config.kl_penalty == "reward":  # each sampled token pays its KL estimate under the rollout policy
+            reward = reward - cfg.kl_coef * kl_estimate(ref_log_prob - traj.log_prob, config.kl_estimator)
+        returns = episode_returns(reward, mask, cfg.gamma)  # [B]
+        by_episode = lambda x: einops.rearrange(x, "t b ... -> b t ...")
+        if config.estimator == "tp_grpo":
+            advantage, turning, replayed = self.turning_point_advantages(state, cfg, reset_key, traj.env_action)
+        else:
+            advantage = group_advantages(returns, config, by_episode(traj.action), by_episode(mask))  # [B, T]
+        informative = adv.nonzero_variance_groups(einops.rearrange(returns, "(g n) -> g n", g=config.num_groups))
+        weight = einops.repeat(informative, "g -> (g n) 1", n=config.group_size) if config.filter_zero_variance else 1.0
         # episodes are the unit of minibatching: [T, B] -> B episodes of T steps
-        episodes = jax.tree.map(
-            lambda x: einops.rearrange(x, "t b ... -> b t ..."),
-            (traj.obs, traj.action, traj.log_prob, jnp.broadcast_to(advantage, (T, B)), mask * weight, ref_log_prob),
-        )
+        episodes = (*jax.tree.map(by_episode, (traj.obs, traj.action, traj.log_prob)), advantage,
+                    by_episode(mask) * weight,
+                    by_episode(ref_log_prob))
         params, opt_state, metrics = epochs_of_minibatches(
             lambda p, batch, k: self.loss(p, cfg, batch, k), adam(cfg.max_grad_norm, cfg.learning_rate),
             state.params, state.opt_state, episodes, epoch_key, config.num_epochs, config.num_minibatches,
         )
         metrics.update(data.metrics)
         metrics["zero_variance_groups"] = 1.0 - informative.mean()
+        if config.estimator == "tp_grpo":
+            metrics["turning_points"] = jnp.sum(turning * by_episode(mask)) / B  # per episode
+            # replaying a whole sample must give its own return: anything else is a broken replay
+            metrics["replay_error"] = jnp.max(jnp.abs(replayed - returns))
         new_state = state.replace(
             params=params, opt_state=opt_state, episode_stats=data.episode_stats, reward_state=data.reward_state,
             key=key, update_step=state.update_step + 1,
@@ -208,6 +291,9 @@ class PG(base.Learner):
 
 def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> base.Trainer:
     """The ``Trainer`` of the critic-free learner for ``config``'s structure (``reward``: the pipeline)."""
+    if config.estimator == "tp_grpo" and reward is not None and reward.name != "identity":
+        raise ValueError(f"tp_grpo scores each prefix by replaying it on the env's own reward; a reward pipeline "
+                         f"({reward.name}) would be skipped there. Use another estimator with a pipeline")
     reward, streams = base.pipeline(config, reward, "pg")
     env, dist, spec = base.setup(config, config.batch_episodes)
     check_episode_limit(env, config)

@@ -42,7 +42,6 @@ from jrew.algos.collect import collect
 from jrew.algos.losses import adam, clipped_surrogate, k3_kl
 from jrew.algos.sgd import epochs_of_minibatches
 from jrew.config import non_negative, positive, require, require_choice, static, unit_interval
-from jrew.networks import ActorCritic
 from jrew.types import EpisodeStats
 
 
@@ -162,7 +161,7 @@ class PPO(base.Learner):
         config, env = self.config, self.env
         cfg, reward_hparams = base.numeric_inputs(config.defaults(), hparams, self.reward, reward_hparams)
         k_params, k_env, k_state = jax.random.split(key, 3)
-        params = self.network.init(k_params, jnp.zeros((1, env.observation_size)))
+        params = base.initial_params(self, k_params)
         obs_stats = normalization.RunningStats.create(env.observation_size)
         return PPOState(
             params=params,
@@ -182,7 +181,7 @@ class PPO(base.Learner):
     def value(self, params, obs_stats, value_stats, obs) -> jax.Array:
         """The critic's value of ``obs`` in reward units (the raw output times the targets' running
         RMS with ``normalize_values``)."""
-        value = self.apply(params, obs_stats, obs, ActorCritic.value)
+        value = self.apply(params, obs_stats, obs, "value")
         if not self.config.normalize_values:
             return value
         return value * normalization.root_mean_square(self._stream_stats(value_stats))
@@ -284,14 +283,14 @@ class PPO(base.Learner):
     def kl_from_init(self, state: PPOState, traj) -> jax.Array:
         """KL(pi || pi_0) over the rollout's states: exact for a categorical policy, else the k3
         estimate on the rollout's actions (Schulman 2020)."""
-        initial = self.apply(*state.initial_policy, traj.obs, ActorCritic.policy)
+        initial = self.apply(*state.initial_policy, traj.obs, "policy")
         if self.dist.name == "categorical":
             log_p = jax.nn.log_softmax(self.policy_head(state, traj.obs))
             return jnp.sum(jnp.exp(log_p) * (log_p - jax.nn.log_softmax(initial)), axis=-1).mean()
         return k3_kl(self.dist.log_prob(initial, traj.action) - traj.log_prob).mean()
 
     def policy_head(self, state: PPOState, obs: jax.Array) -> jax.Array:
-        return self.apply(state.params, state.obs_stats, obs, ActorCritic.policy)
+        return self.apply(state.params, state.obs_stats, obs, "policy")
 
 
 def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> base.Trainer:
@@ -302,6 +301,9 @@ def make(config: PPOConfig, reward: rewards.RewardTransform | None = None) -> ba
     """
     reward, streams = base.pipeline(config, reward, "ppo", (rewards.protocol.EXTRINSIC, rewards.protocol.INTRINSIC))
     env, dist, spec = base.setup(config, config.num_envs)
+    if config.network != "mlp" and config.normalize_observations:
+        raise ValueError(f"network={config.network!r} reads token ids, which must not be normalized: "
+                         "set normalize_observations=False")
     network = base.actor_critic(config, dist, config.value_hidden_sizes, len(streams))
     ppo = PPO(config, env, dist, spec, network, reward, streams, intrinsic_is_episodic(config, reward))
     act = base.acting(dist, ppo.policy_head)
