@@ -193,8 +193,9 @@ def test_pg_group_advantages_honour_the_estimator_and_normalize_std(estimator, n
     config = pg.PGConfig(env="gymnax/CartPole-v1", episode_length=20, num_steps=20, num_groups=2, group_size=3,
                          total_steps=120, estimator=estimator, normalize_std=normalize_std)
     returns = jnp.array([1.0, 2.0, 3.0, 7.0, 3.0, 5.0])
-    grouped = np.asarray(pg.group_advantages(returns, config))
-    np.testing.assert_allclose(grouped, expected, rtol=1e-4, atol=1e-6)
+    tokens, mask = jnp.zeros((6, 4), jnp.int32), jnp.ones((6, 4))
+    per_token = np.asarray(pg.group_advantages(returns, config, tokens, mask))  # [B, T]: one advantage per episode
+    np.testing.assert_allclose(per_token, np.broadcast_to(np.asarray(expected)[:, None], (6, 4)), rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("filter_zero_variance", [True, False])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,9 @@ def python_blocks(page: str) -> list[Block]:
 
 def run_blocks(found: list[Block], *, slow: bool) -> None:
     """Runs the blocks in order in one namespace: the unmarked ones, and the slow ones too if ``slow``."""
-    namespace: dict = {"__name__": "__docs__"}
+    page_module = types.ModuleType("__docs__")  # a real module: a dataclass defined in a block looks itself up
+    sys.modules["__docs__"] = page_module
+    namespace = page_module.__dict__
     for b in found:
         if b.mode == "not-run" or (b.mode == "slow" and not slow):
             continue

@@ -50,7 +50,7 @@ def test_group_advantages(estimator, expected):
 @pytest.mark.parametrize(
     "changes,message",
     [
-        ({"estimator": "ppo"}, r"estimator must be one of \('reinforce', 'rloo', 'grpo', 'tempo'\), got 'ppo'"),
+        ({"estimator": "ppo"}, r"estimator must be one of \('reinforce', 'rloo', 'grpo', 'tempo', 'tp_grpo'\), got 'ppo'"),
         ({"estimator": "rloo", "group_size": 1, "num_minibatches": 1}, r"rloo needs group_size >= 2, got 1"),
         ({"num_groups": 3, "group_size": 3}, r"num_groups \* group_size \(3 \* 3 = 9\) must be divisible by num_minibatches \(2\)"),
         ({"kl_coef": -0.1}, r"kl_coef must be >= 0, got -0.1"),

@@ -248,8 +248,10 @@ def test_the_reference_model_is_shared_by_every_run_and_set_by_its_seed():
 
 
 @pytest.mark.parametrize("options", [
-    {"estimator": "tempo", "kl_penalty": "reward", "kl_estimator": "k1", "loss_aggregation": "sequence_mean"},
-    {"estimator": "grpo", "normalize_std": False, "loss_aggregation": "constant", "network": "gru"},
+    pytest.param({"estimator": "tempo", "kl_penalty": "reward", "kl_estimator": "k1", "loss_aggregation": "sequence_mean"},
+                 marks=pytest.mark.slow),
+    pytest.param({"estimator": "grpo", "normalize_std": False, "loss_aggregation": "constant", "network": "gru"},
+                 marks=pytest.mark.slow),
     {"estimator": "tp_grpo", "turning_point_eta": 2.0},
 ])
 def test_a_sequence_policy_trains_and_resumes_bit_identically(options, tmp_path):
@@ -300,6 +302,7 @@ def pretrained_sort():
     return config, trainer, jax.jit(trainer.init)(jax.random.PRNGKey(0))
 
 
+@pytest.mark.slow  # the default suite's time budget (compile and pretraining)
 def test_sft_reaches_the_competence_its_noise_sets():
     config, trainer, state = pretrained_sort()
     task = trainer.env.unwrapped.task
@@ -311,6 +314,7 @@ def test_sft_reaches_the_competence_its_noise_sets():
     assert accuracy == pytest.approx(target, abs=0.05), (accuracy, target)
 
 
+@pytest.mark.slow  # the default suite's time budget (compile and pretraining)
 def test_ppo_trains_a_token_policy_with_a_token_critic_from_the_reference(tmp_path):
     from jrew.algos import ppo
 
@@ -326,6 +330,7 @@ def test_ppo_trains_a_token_policy_with_a_token_critic_from_the_reference(tmp_pa
     jax.tree.map(np.testing.assert_array_equal, full.state.params, resumed.state.params)
 
 
+@pytest.mark.slow  # the default suite's time budget (compile and pretraining)
 def test_cli_trains_grpo_from_a_reference_on_addition(tmp_path, capsys):
     from jrew import cli
 
@@ -367,3 +372,14 @@ def test_the_bench_suite_runs_the_experiment_scripts_methods():
             for field in dataclasses.fields(config):
                 if field.name not in ("seed",):
                     assert getattr(ours, field.name) == getattr(config, field.name), (task, method, field.name)
+
+
+@pytest.mark.slow
+def test_tp_grpo_eta_variants_in_one_program_equal_their_runs_alone():
+    config = SEQ.replace(estimator="tp_grpo", total_steps=2 * 48)
+    other = config.replace(turning_point_eta=5.0)
+    batched = runner.train([config, other], seeds=1, progress=False).state.params
+    alone = runner.train(other, seeds=1, progress=False).state.params
+    pick = lambda tree, i: jax.tree.map(lambda x: np.asarray(x[i]), tree)
+    gap = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(pick(batched, 1)), jax.tree.leaves(pick(alone, 0))))
+    assert gap < 2e-5, gap

@@ -34,8 +34,9 @@ VARIED = {
     "ppo": {"learning_rate": 1e-2, "gamma": 0.5, "clip_eps": 0.01, "ent_coef": 5.0, "max_grad_norm": 0.01,
             "gae_lambda": 0.0, "vf_coef": 5.0, "intrinsic_gamma": 0.0, "extrinsic_coef": 0.1, "intrinsic_coef": 10.0},
     "pg": {"learning_rate": 1e-2, "gamma": 0.5, "clip_eps": 0.01, "ent_coef": 0.5, "max_grad_norm": 0.01,
-           "kl_coef": 5.0},
+           "kl_coef": 5.0, "turning_point_eta": 3.0},
 }
+INERT = {"pg": {"turning_point_eta"}}  # no effect with the case's estimator (grpo); tests/test_seq_lab.py varies it
 CASES = {"ppo": (TINY_PPO, TWO_CRITICS), "pg": (TINY_PG, None)}
 
 
@@ -95,9 +96,10 @@ def test_a_variant_that_differs_in_every_vmappable_field_equals_its_run_alone(al
 @pytest.mark.parametrize("algo", ["ppo", "pg"])
 def test_each_vmappable_field_varied_alone_equals_its_run_alone(algo):
     config, reward = CASES[algo]
-    variants = [config] + [config.replace(**{name: value}) for name, value in VARIED[algo].items()]
+    varied = {name: value for name, value in VARIED[algo].items() if name not in INERT.get(algo, ())}
+    variants = [config] + [config.replace(**{name: value}) for name, value in varied.items()]
     batched = final_params(variants, reward)
-    for i, (variant, name) in enumerate(zip(variants[1:], VARIED[algo]), start=1):
+    for i, (variant, name) in enumerate(zip(variants[1:], varied), start=1):
         assert_variant_equals_alone(batched, final_params(variant, reward), i, what=f"the {name} variant")
 
 
