@@ -230,13 +230,12 @@ class PG(base.Learner):
         loss = surrogate + in_loss * cfg.kl_coef * kl - cfg.ent_coef * entropy
         return loss, {"loss": loss, "kl_to_reference": kl, "entropy": entropy, **metrics}
 
-    def turning_point_advantages(self, state: PGState, cfg: PGConfig, reset_key, env_actions):
+    def turning_point_advantages(self, state: PGState, cfg: PGConfig, start: envs.State, env_actions):
         """TP-GRPO's per-step advantages ``[B, T]``, turning points ``[B, T]`` and each sample's replayed
         return ``[B]``: each episode's prefixes replayed from its group's start state and completed
         greedily (``prefix_returns``)."""
         config = self.config
         greedy = lambda obs: self.dist.to_env_action(self.dist.mode(self.policy_head(state.params, obs)))
-        start = reset_groups(self.env, reset_key, config.num_groups, config.group_size)
         replays = prefix_returns(self.env, greedy, start, env_actions, cfg.gamma)  # [B, T + 1]
         tp = jax.vmap(adv.turning_point_advantages, in_axes=(0, None, None))
         advantage, turning = tp(einops.rearrange(replays, "(g n) k -> g n k", g=config.num_groups),
@@ -248,9 +247,10 @@ class PG(base.Learner):
         config, cfg = self.config, state.config
         B, T = config.batch_episodes, config.num_steps
         key, reset_key, rollout_key, reward_key, epoch_key = jax.random.split(state.key, 5)
+        start = reset_groups(self.env, reset_key, config.num_groups, config.group_size)  # tp_grpo replays from it too
         data = collect(
             self.env, base.sampling_policy(self.dist, lambda obs: self.policy_head(state.params, obs)),
-            reset_groups(self.env, reset_key, config.num_groups, config.group_size), (rollout_key, reward_key), T,
+            start, (rollout_key, reward_key), T,
             pipeline=self.reward, reward_hparams=state.reward_hparams, reward_state=state.reward_state,
             episode_stats=state.episode_stats, gamma=cfg.gamma, spec=self.spec, first_episode_only=True,
             reset=jnp.ones((B,), bool),
@@ -263,7 +263,7 @@ class PG(base.Learner):
         returns = episode_returns(reward, mask, cfg.gamma)  # [B]
         by_episode = lambda x: einops.rearrange(x, "t b ... -> b t ...")
         if config.estimator == "tp_grpo":
-            advantage, turning, replayed = self.turning_point_advantages(state, cfg, reset_key, traj.env_action)
+            advantage, turning, replayed = self.turning_point_advantages(state, cfg, start, traj.env_action)
         else:
             advantage = group_advantages(returns, config, by_episode(traj.action), by_episode(mask))  # [B, T]
         informative = adv.nonzero_variance_groups(einops.rearrange(returns, "(g n) -> g n", g=config.num_groups))
