@@ -818,7 +818,7 @@ def results_summary(pbrs: str, deep_sea: str, preferences: str, boat: str, gail_
 
 SEQ_LAB_LABELS = {"grpo": "GRPO", "dr_grpo": "Dr. GRPO", "dapo_token_mean": "GRPO, DAPO token mean",
                   "rloo": "RLOO", "tempo": "TEMPO (prefix-tree credit)", "tp_grpo": "TP-GRPO (turning points)",
-                  "ppo": "PPO (token critic, GAE)"}
+                  "oprl": "OPRL (implicit step rewards)", "ppo": "PPO (token critic, GAE)"}
 
 
 def seq_lab_label(method: str) -> str:

@@ -184,13 +184,13 @@ MUTANTS: tuple[Mutant, ...] = (
       ("tests/test_advantages.py",), "an advantage must not flow across a truncation either"),
     # ------------------------------------------------------------------ resume
     M("resume_reseeds_the_key", "jrew/runner.py",
-      "return loop, program.place(loop.checkpoints.restore(step, program.abstract_state())), step",
-      "return loop, program.place(loop.checkpoints.restore(step, program.abstract_state())).replace("
+      "return loop, program.place(loop.checkpoints.restore(step, program.abstract_state(), program.initial_config)), step",
+      "return loop, program.place(loop.checkpoints.restore(step, program.abstract_state(), program.initial_config)).replace("
       "key=program.initial_state().key), step",
       ("tests/test_runner.py::test_pause_and_resume_gives_identical_final_params",)),
     M("resume_restarts_normalization_statistics", "jrew/runner.py",
-      "return loop, program.place(loop.checkpoints.restore(step, program.abstract_state())), step",
-      "return loop, program.place(loop.checkpoints.restore(step, program.abstract_state())).replace("
+      "return loop, program.place(loop.checkpoints.restore(step, program.abstract_state(), program.initial_config)), step",
+      "return loop, program.place(loop.checkpoints.restore(step, program.abstract_state(), program.initial_config)).replace("
       "obs_stats=program.initial_state().obs_stats, value_stats=program.initial_state().value_stats), step",
       ("tests/test_runner.py::test_resume_keeps_normalization_statistics_and_the_initial_policy",)),
     # ------------------------------------------------------------------ the sequence lab
@@ -207,6 +207,22 @@ MUTANTS: tuple[Mutant, ...] = (
     M("tp_normalized_over_steps", "jrew/advantages.py",
       "advantage = reward - reward.mean(axis=0)", "advantage = reward - reward.mean(axis=1, keepdims=True)",
       ("tests/test_seq_lab.py::test_turning_points_and_their_advantages_on_a_hand_case",), "normalized per step index over the group"),
+    M("oprl_step_credit_dropped", "jrew/advantages.py",
+      "return grpo_advantages(returns, normalize_std)[:, None] + weight * step",
+      "return grpo_advantages(returns, normalize_std)[:, None] + 0.0 * weight * step",
+      ("tests/test_seq_lab.py::test_implicit_process_rewards_preferences_and_advantages_on_a_hand_case",),
+      "OPRL without its step term is GRPO"),
+    M("oprl_step_statistics_count_padding", "jrew/advantages.py",
+      "mean = jnp.sum(step_rewards * valid) / count", "mean = jnp.mean(step_rewards)",
+      ("tests/test_seq_lab.py::test_implicit_process_rewards_preferences_and_advantages_on_a_hand_case",)),
+    M("oprl_preference_reversed", "jrew/algos/losses.py",
+      "preferred = (returns[..., :, None] > returns[..., None, :])",
+      "preferred = (returns[..., :, None] < returns[..., None, :])",
+      ("tests/test_seq_lab.py::test_implicit_process_rewards_preferences_and_advantages_on_a_hand_case",)),
+    M("oprl_reward_model_never_steps", "jrew/algos/pg.py",
+      "return (optax.apply_updates(params, updates), opt_state), (loss, accuracy)",
+      "return (params, opt_state), (loss, accuracy)",
+      ("tests/test_seq_lab.py::test_oprl_trains_its_process_reward_model_beside_the_policy_and_resumes_bit_identically",)),
     M("prefix_replay_one_step_long", "jrew/algos/pg.py",
       "action = jnp.where(t < k, recorded, greedy_action(state.obs))",
       "action = jnp.where(t <= k, recorded, greedy_action(state.obs))",

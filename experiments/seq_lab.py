@@ -2,7 +2,7 @@
 verifiable rewards, scored on the true objective (exact match) with 95% bootstrap CIs over seeds.
 
     python experiments/seq_lab.py --task addition [--seeds 16] [--updates 150]
-    python experiments/seq_lab.py --task chain --methods grpo tempo tp_grpo rloo ppo
+    python experiments/seq_lab.py --task chain --methods grpo tempo tp_grpo oprl rloo ppo
     python experiments/seq_lab.py --task addition_length_proxy --methods grpo --kl-coefs 0 0.2
 
 Every method trains the same transformer policy from the same reference model (``sft_steps``
@@ -18,6 +18,9 @@ seeds, one compiled program per method:
 * ``tempo``: GRPO plus TEMPO's prefix-tree token credit (Tran et al. 2025)
 * ``tp_grpo``: TP-GRPO's step rewards, the change over the greedy completion plus each turning
   point's own change, normalized per step (Tong, Liu et al. 2026)
+* ``oprl``: GRPO plus the group-normalized implicit step rewards beta (log pi_phi - log pi_old) of a
+  process reward model trained by trajectory-level DPO on each batch's outcome preferences,
+  alternately with the policy (OPRL / iStar, Liu et al. 2025)
 * ``ppo``: PPO with a token-level critic (a second transformer) and GAE (gamma 1, lambda 0.95), on
   the same batch of ``num_groups * group_size`` episodes per update (Ouyang et al. 2022's RL stage)
 
@@ -52,6 +55,7 @@ METHODS = {
     "rloo": {"estimator": "rloo", "loss_aggregation": "sequence_mean"},
     "tempo": {"estimator": "tempo", "loss_aggregation": "sequence_mean"},
     "tp_grpo": {"estimator": "tp_grpo", "loss_aggregation": "sequence_mean"},
+    "oprl": {"estimator": "oprl", "loss_aggregation": "sequence_mean"},
 }
 PPO = "ppo"
 TASKS = {  # env kwargs of each task at the lab's default size, and its reference's SFT steps

@@ -273,6 +273,32 @@ def turning_point_advantages(prefix_returns: jax.Array, eta=1.0, normalize_std: 
     return advantage, turning
 
 
+def implicit_step_advantages(step_rewards: jax.Array, valid: jax.Array, returns: jax.Array, weight=1.0,
+                             normalize_std: bool = True, eps: float = 1e-6) -> jax.Array:
+    """Episode- plus step-level credit from an implicit process reward model, for one group of ``G``
+    samples: OPRL / iStar (Liu, Wang, Wu et al. 2025, "Agentic Reinforcement Learning with Implicit
+    Step Rewards", arXiv:2509.19199; the paper pairs ``A^E`` with GRPO, RLOO and others, GRPO's here):
+
+      A(a_t^i) = A^E(tau_i) + w A^S(a_t^i),
+      A^E(tau_i) = (R_i - mean_g R) / (std_g R + eps)                        (GRPO's, ``grpo_advantages``)
+      A^S(a_t^i) = (r_t^i - mean_{g,t} r) / (std_{g,t} r + eps)               (over the group's valid steps)
+
+    where ``r_t^i = beta (log pi_phi(a_t^i | s_t^i) - log pi_old(a_t^i | s_t^i))`` are the implicit
+    step rewards of the process reward model ``pi_phi`` (``losses.trajectory_preference_loss``
+    trains it). Without ``normalize_std`` neither term is divided. A step here is one token.
+
+    Args: ``step_rewards [G, T]``, ``valid [G, T]`` (1 on a sample's own steps), ``returns [G]``.
+    Returns ``[G, T]`` (its values past a sample's end are unused).
+    """
+    chex.assert_rank([step_rewards, valid, returns], [2, 2, 1])
+    count = jnp.maximum(valid.sum(), 1.0)
+    mean = jnp.sum(step_rewards * valid) / count
+    step = step_rewards - mean
+    if normalize_std:
+        step = step / (jnp.sqrt(jnp.sum(jnp.square(step) * valid) / count) + eps)
+    return grpo_advantages(returns, normalize_std)[:, None] + weight * step
+
+
 def nonzero_variance_groups(returns: jax.Array, rtol: float = 1e-5) -> jax.Array:
     """1.0 for groups whose returns differ, 0.0 for groups whose returns are all equal (no signal).
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
+from jrew.config import is_numeric
 from jrew.run_dir import CHECKPOINT_DIR
 
 
@@ -25,9 +29,25 @@ class Checkpoints:
         """Starts writing ``state`` (asynchronously); ``wait`` finishes it."""
         self.manager.save(step, args=ocp.args.StandardSave(state))
 
-    def restore(self, step: int, abstract_state: Any) -> Any:
-        """The state saved at ``step``, in the shapes and dtypes of ``abstract_state``."""
-        return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+    def restore(self, step: int, abstract_state: Any, current_config: Callable[[], Any] | None = None) -> Any:
+        """The state saved at ``step``, in the shapes and dtypes of ``abstract_state``.
+
+        A checkpoint written before a learner gained a numeric config field lacks that field in its
+        state's traced ``config``: it is restored without it, and the field takes its value from
+        ``current_config()`` (the runs' config as ``init`` builds it from config.json, where the
+        field has its default). Anything else missing is an error."""
+        saved = self.manager.item_metadata(step).tree
+        config = getattr(abstract_state, "config", None)
+        absent = [] if config is None or not isinstance(saved.get("config"), dict) else [
+            f.name for f in dataclasses.fields(config) if is_numeric(f) and f.name not in saved["config"]]
+        if not absent or current_config is None:
+            return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+        present = {name: getattr(config, name) for name in saved["config"]}
+        restored = self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state.replace(config=present)))
+        logging.getLogger(__name__).warning(
+            "checkpoint %s predates the config fields %s: they take their values from config.json (defaults)",
+            step, absent)
+        return restored.replace(config=current_config().replace(**restored.config))
 
     def restore_as_saved(self, step: int) -> Any:
         """The saved tree (nested dicts of arrays) without the training code's structure, on this

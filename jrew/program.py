@@ -128,6 +128,11 @@ class Program:
         sharding = self.replicated if self.padded else self.by_run
         return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 
+    def initial_config(self) -> Any:
+        """The real runs' traced config (``state.config``) as ``init`` builds it; compiled alone, so
+        that the rest of ``init`` (e.g. a reference's pretraining) is not computed."""
+        return jax.jit(jax.vmap(lambda *inputs: self.trainer.init(*inputs).config))(*self.inputs)
+
     def place(self, state: Any) -> Any:
         """The real runs' state (e.g. restored from a checkpoint) padded and split over the mesh."""
         return self._pad(state) if self.padded else jax.device_put(state, self.by_run)

@@ -339,7 +339,7 @@ def _restore_latest(run_path: Path, reward: RewardArg, callbacks: Sequence[Callb
     if step is None:  # stopped before its first checkpoint: config.json holds all it needs to start over
         return loop, program.initial_state(), 0
     loop.last_saved = step
-    return loop, program.place(loop.checkpoints.restore(step, program.abstract_state())), step
+    return loop, program.place(loop.checkpoints.restore(step, program.abstract_state(), program.initial_config)), step
 
 
 def _stop(trainer, until_update: int | None) -> int:

@@ -37,6 +37,25 @@ def test_pause_and_resume_gives_identical_final_params(tmp_path, uninterrupted):
     np.testing.assert_array_equal(metrics["env_steps"], np.arange(1, 13) * 512)
 
 
+def test_a_checkpoint_older_than_a_config_field_resumes_with_the_fields_value(tmp_path, uninterrupted):
+    """A learner that gains a numeric field adds a leaf to its traced config: checkpoints written
+    before it lack the leaf, and resume fills it from config.json (where it has its default)."""
+    from jrew.checkpoints import Checkpoints
+
+    runner.train(CFG, seeds=2, run_dir=tmp_path / "run", chunk_updates=5, until_update=7, progress=False)
+    checkpoints = Checkpoints(tmp_path / "run")
+    step = checkpoints.latest_step()
+    saved = checkpoints.restore_as_saved(step)
+    del saved["config"]["ent_coef"]  # as written by a version without the field
+    shutil.rmtree(checkpoints.directory / str(step))
+    checkpoints = Checkpoints(tmp_path / "run")
+    checkpoints.save(step, saved)
+    checkpoints.wait()
+    resumed = runner.resume(tmp_path / "run", progress=False)
+    assert leaves_equal(uninterrupted.state.params, resumed.state.params)
+    np.testing.assert_array_equal(resumed.state.config.ent_coef, np.float32(CFG.ent_coef))
+
+
 def test_resume_keeps_normalization_statistics_and_the_initial_policy(tmp_path):
     """With observation and value normalization and the KL from the initial policy on, a resumed
     run restores the running statistics and pi_0 (restarting them would change every later update)."""

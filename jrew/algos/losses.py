@@ -71,6 +71,31 @@ def aggregate(x: jax.Array, mask: jax.Array, how: str) -> jax.Array:
     raise ValueError(f"unknown loss aggregation {how!r}; expected one of {AGGREGATIONS}")
 
 
+def trajectory_preference_loss(step_rewards: jax.Array, valid: jax.Array, returns: jax.Array
+                               ) -> tuple[jax.Array, jax.Array]:
+    """The implicit process reward model's loss, trajectory-level DPO (OPRL / iStar, Liu et al.
+    2025, arXiv:2509.19199): over every pair of samples of one group whose outcomes differ,
+    ``R_i > R_j``,
+
+      L = -mean_{(i, j): R_i > R_j} log sigmoid(Q_i - Q_j),   Q_i = mean_t r_t^i
+
+    with ``r_t^i = beta (log pi_phi(a_t^i) - log pi_old(a_t^i))`` the implicit step rewards over the
+    sample's valid steps (``mean`` over steps, as their released trainer scores a trajectory; the
+    paper's eq. sums them). The mean runs over all pairs of all groups. Returns the loss (0 when no
+    pair differs) and the fraction of those pairs the model already orders, ``Q_i > Q_j``.
+
+    Args: ``step_rewards [..., G, T]``, ``valid [..., G, T]``, ``returns [..., G]`` (leading axes:
+    groups).
+    """
+    score = jnp.sum(step_rewards * valid, axis=-1) / jnp.maximum(valid.sum(axis=-1), 1.0)  # Q_i
+    preferred = (returns[..., :, None] > returns[..., None, :]).astype(score.dtype)  # [..., i, j]: i beat j
+    margin = score[..., :, None] - score[..., None, :]
+    pairs = jnp.maximum(preferred.sum(), 1.0)
+    loss = jnp.sum(preferred * jax.nn.softplus(-margin)) / pairs  # -log sigmoid(x) = softplus(-x)
+    accuracy = jnp.sum(preferred * (margin > 0)) / pairs
+    return loss, accuracy
+
+
 def k3_kl(log_ratio: jax.Array) -> jax.Array:
     """Per-sample k3 estimate of ``KL(pi || q)`` from ``log_ratio = log q(a|s) - log pi(a|s)``,
     ``a ~ pi``: ``exp(x) - x - 1`` (Schulman 2020, "Approximating KL divergence"; unbiased, >= 0)."""

@@ -16,6 +16,11 @@ per episode and broadcast to its steps:
                  The outcome after each prefix is measured by replaying the episode's first k
                  actions from its start state and completing it greedily (``prefix_returns``):
                  T + 1 extra episodes per sample, on the env's own reward
+* ``oprl``:      per token: GRPO's plus ``process_reward_weight`` times the group-normalized implicit
+                 step reward ``beta (log pi_phi - log pi_old)`` of a process reward model ``pi_phi``
+                 (a token network, initialized as the policy), trained just before by trajectory-level
+                 DPO on the batch's outcome preferences (OPRL / iStar; ``losses.trajectory_preference_loss``
+                 and ``advantages.implicit_step_advantages``), alternately with the policy
 
 The loss is the clipped surrogate of PPO over ``num_epochs`` (one epoch on fresh samples is the
 plain policy gradient), minus an entropy bonus, aggregated over tokens as ``loss_aggregation``
@@ -35,6 +40,7 @@ from typing import Any
 import einops
 import jax
 import jax.numpy as jnp
+import optax
 from flax import struct
 
 import envs
@@ -42,12 +48,20 @@ from jrew import advantages as adv
 from jrew import rewards
 from jrew.algos import base
 from jrew.algos.collect import collect
-from jrew.algos.losses import AGGREGATIONS, KL_ESTIMATORS, adam, aggregate, clipped_surrogate, kl_estimate
+from jrew.algos.losses import (
+    AGGREGATIONS,
+    KL_ESTIMATORS,
+    adam,
+    aggregate,
+    clipped_surrogate,
+    kl_estimate,
+    trajectory_preference_loss,
+)
 from jrew.algos.sgd import epochs_of_minibatches
-from jrew.config import non_negative, require, require_choice, static
+from jrew.config import non_negative, positive, require, require_choice, static
 from jrew.types import EpisodeStats
 
-ESTIMATORS = ("reinforce", "rloo", "grpo", "tempo", "tp_grpo")
+ESTIMATORS = ("reinforce", "rloo", "grpo", "tempo", "tp_grpo", "oprl")
 KL_PENALTIES = ("loss", "reward")
 
 
@@ -67,7 +81,8 @@ class PGConfig(base.LearnerConfig):
     ent_coef: float = 0.0
     """entropy bonus (vmappable)"""
     estimator: str = static("grpo")
-    """reinforce, rloo, grpo, tempo (grpo plus prefix-tree token credit) or tp_grpo (turning points)"""
+    """reinforce, rloo, grpo, tempo (grpo plus prefix-tree token credit), tp_grpo (turning points) or oprl
+    (grpo plus an implicit process reward model's step credit)"""
     num_groups: int = static(4)
     """start states per update"""
     group_size: int = static(8)
@@ -88,6 +103,14 @@ class PGConfig(base.LearnerConfig):
     """where the KL penalty goes: loss (GRPO) or reward (PPO-RLHF, RLOO)"""
     turning_point_eta: float = 1.0
     """tp_grpo: the weight η of a turning point's own change (vmappable)"""
+    process_reward_beta: float = 0.05
+    """oprl: β of the implicit step reward β (log π_φ − log π_old) (vmappable)"""
+    process_reward_weight: float = 1.0
+    """oprl: the weight of the step-level advantage added to the episode-level one (vmappable)"""
+    process_reward_learning_rate: float = 1e-3
+    """oprl: Adam step size of the process reward model (vmappable)"""
+    process_reward_steps: int = static(1)
+    """oprl: process reward model updates per policy update, on the whole batch"""
 
     def __post_init__(self):
         super().__post_init__()
@@ -99,6 +122,9 @@ class PGConfig(base.LearnerConfig):
         if self.estimator == "rloo" and self.group_size < 2:
             raise ValueError(f"rloo needs group_size >= 2, got {self.group_size}")
         require("kl_coef", self.kl_coef, non_negative, ">= 0")
+        require("process_reward_beta", self.process_reward_beta, positive, "> 0")
+        require("process_reward_learning_rate", self.process_reward_learning_rate, positive, "> 0")
+        require("process_reward_steps", self.process_reward_steps, positive, "a positive integer")
         if self.estimator == "tp_grpo" and self.kl_penalty == "reward" and self.kl_coef > 0:
             raise ValueError("tp_grpo scores prefixes by replaying them on the env's reward, which a KL penalty in the "
                              "reward would not reach: use kl_penalty='loss'")
@@ -122,6 +148,13 @@ class PGState(struct.PyTreeNode):
     key: jax.Array
     update_step: jax.Array
     config: PGConfig
+
+
+class ProcessRewardPGState(PGState):
+    """``oprl``'s state: PG's plus the process reward model (a state class of its own, so that the
+    other estimators' checkpoints keep their layout)."""
+
+    process_reward_model: Any  # (params, optimizer state) of pi_phi
 
 
 def reset_groups(env: envs.Env, key: jax.Array, num_groups: int, group_size: int) -> envs.State:
@@ -206,7 +239,7 @@ class PG(base.Learner):
         cfg, reward_hparams = base.numeric_inputs(self.config.defaults(), hparams, self.reward, reward_hparams)
         k_params, k_state = jax.random.split(key)
         params = base.initial_params(self, k_params)
-        return PGState(
+        state = PGState(
             params=params,
             reference_params=params,
             opt_state=adam(cfg.max_grad_norm, cfg.learning_rate).init(params),
@@ -217,6 +250,44 @@ class PG(base.Learner):
             update_step=jnp.zeros((), jnp.int32),
             config=cfg,
         )
+        if self.config.estimator != "oprl":
+            return state
+        model = (params, self.process_reward_optimizer(cfg).init(params))  # pi_phi starts as the policy
+        return ProcessRewardPGState(**vars(state), process_reward_model=model)
+
+    @staticmethod
+    def process_reward_optimizer(cfg: PGConfig):
+        return adam(cfg.max_grad_norm, cfg.process_reward_learning_rate)
+
+    def process_reward_advantages(self, state: PGState, cfg: PGConfig, obs, action, old_log_prob, mask, returns):
+        """OPRL's per-token advantages ``[B, T]`` (episode-major inputs ``[B, T, ...]``), the process
+        reward model after its ``process_reward_steps`` updates on this batch's preferences, and its
+        loss and pair accuracy before them."""
+        config = self.config
+        by_group = lambda x: einops.rearrange(x, "(g n) ... -> g n ...", g=config.num_groups)
+        grouped_returns, grouped_mask = by_group(returns), by_group(mask)
+
+        def step_rewards(params):
+            log_prob = self.dist.log_prob(self.policy_head(params, obs), action)
+            return by_group(cfg.process_reward_beta * (log_prob - old_log_prob))  # [g, n, T]
+
+        def loss_fn(params):  # (loss, accuracy) over all pairs of the batch
+            return trajectory_preference_loss(step_rewards(params), grouped_mask, grouped_returns)
+
+        optimizer = self.process_reward_optimizer(cfg)
+
+        def prm_step(carry, _):
+            params, opt_state = carry
+            (loss, accuracy), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), (loss, accuracy)
+
+        model, (loss, accuracy) = jax.lax.scan(prm_step, state.process_reward_model, None,
+                                               length=config.process_reward_steps)
+        credit = jax.vmap(adv.implicit_step_advantages, in_axes=(0, 0, 0, None, None))
+        advantage = credit(step_rewards(model[0]), grouped_mask, grouped_returns, cfg.process_reward_weight,
+                           config.normalize_std)
+        return einops.rearrange(advantage, "g n t -> (g n) t"), model, loss[0], accuracy[0]
 
     def loss(self, params, cfg, batch, key):
         obs, action, old_log_prob, advantage, mask, ref_log_prob = batch  # [episodes, T, ...]
@@ -264,6 +335,9 @@ class PG(base.Learner):
         by_episode = lambda x: einops.rearrange(x, "t b ... -> b t ...")
         if config.estimator == "tp_grpo":
             advantage, turning, replayed = self.turning_point_advantages(state, cfg, start, traj.env_action)
+        elif config.estimator == "oprl":
+            advantage, model, prm_loss, prm_accuracy = self.process_reward_advantages(
+                state, cfg, *jax.tree.map(by_episode, (traj.obs, traj.action, traj.log_prob, mask)), returns)
         else:
             advantage = group_advantages(returns, config, by_episode(traj.action), by_episode(mask))  # [B, T]
         informative = adv.nonzero_variance_groups(einops.rearrange(returns, "(g n) -> g n", g=config.num_groups))
@@ -282,10 +356,14 @@ class PG(base.Learner):
             metrics["turning_points"] = jnp.sum(turning * by_episode(mask)) / B  # per episode
             # replaying a whole sample must give its own return: anything else is a broken replay
             metrics["replay_error"] = jnp.max(jnp.abs(replayed - returns))
+        if config.estimator == "oprl":  # before this update's steps: how well pi_phi ranks fresh samples
+            metrics["process_reward_loss"], metrics["process_reward_accuracy"] = prm_loss, prm_accuracy
         new_state = state.replace(
             params=params, opt_state=opt_state, episode_stats=data.episode_stats, reward_state=data.reward_state,
             key=key, update_step=state.update_step + 1,
         )
+        if config.estimator == "oprl":
+            new_state = new_state.replace(process_reward_model=model)
         return new_state, metrics
 
 
