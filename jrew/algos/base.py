@@ -10,7 +10,9 @@ it when a program is built):
   run axis (seeds x variants). ``hparams`` is the config with other numbers, ``reward_hparams``
   the reward pipeline's numbers.
 * the state is a pytree holding everything a run needs to continue (checkpointed as is), with an
-  integer ``update_step`` counting updates;
+  integer ``update_step`` counting updates. Where it keeps the config's numbers in ``state.config``
+  (as PPO and PG do), a numeric field added later keeps older checkpoints resumable: they take
+  its value from config.json, its default;
 * ``metrics`` is a flat dict of scalars per update. It holds ``true_return`` (the mean return
   on the task's true objective of the last finished episodes; NaN before any) and at least one
   loss: every metric whose name ends in ``loss`` is checked for NaN/inf after each chunk;
