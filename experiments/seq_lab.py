@@ -20,7 +20,7 @@ seeds, one compiled program per method:
   point's own change, normalized per step (Tong, Liu et al. 2026)
 * ``oprl``: GRPO plus the group-normalized implicit step rewards beta (log pi_phi - log pi_old) of a
   process reward model trained by trajectory-level DPO on each batch's outcome preferences,
-  alternately with the policy (OPRL / iStar, Liu et al. 2025)
+  alternately with the policy, at twice the policy's learning rate (OPRL / iStar, Liu et al. 2025)
 * ``ppo``: PPO with a token-level critic (a second transformer) and GAE (gamma 1, lambda 0.95), on
   the same batch of ``num_groups * group_size`` episodes per update (Ouyang et al. 2022's RL stage)
 
@@ -101,6 +101,8 @@ def method_configs(config: PGConfig, methods: list[str], kl_coefs: list[float]) 
         for coef in kl_coefs:
             label = method if len(kl_coefs) == 1 else f"{method} kl={coef:g}"
             configs[label] = config.replace(**METHODS[method], kl_coef=coef)
+            if method == "oprl":  # their launch scripts: the process reward model's step size twice the policy's
+                configs[label] = configs[label].replace(process_reward_learning_rate=2 * config.learning_rate)
     return configs
 
 

@@ -292,10 +292,11 @@ def implicit_step_advantages(step_rewards: jax.Array, valid: jax.Array, returns:
     """
     chex.assert_rank([step_rewards, valid, returns], [2, 2, 1])
     count = jnp.maximum(valid.sum(), 1.0)
-    mean = jnp.sum(step_rewards * valid) / count
-    step = step_rewards - mean
+    own = jnp.where(valid > 0, step_rewards, 0.0)  # steps past a sample's end: no statistics, NaN included
+    mean = jnp.sum(own) / count
+    step = own - mean
     if normalize_std:
-        step = step / (jnp.sqrt(jnp.sum(jnp.square(step) * valid) / count) + eps)
+        step = step / (jnp.sqrt(jnp.sum(jnp.where(valid > 0, jnp.square(step), 0.0)) / count) + eps)
     return grpo_advantages(returns, normalize_std)[:, None] + weight * step
 
 

@@ -7,6 +7,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import envs
@@ -169,17 +170,21 @@ def test_implicit_process_rewards_preferences_and_advantages_on_a_hand_case():
     q = np.array([0.6 / 3, -0.2 / 2, 0.3 / 3])  # Q_i: mean implicit reward over the sample's own steps
     pairs = [(0, 1), (0, 2), (2, 1)]  # (preferred, rejected): R_i > R_j
     hand = np.mean([np.log1p(np.exp(-(q[i] - q[j]))) for i, j in pairs])
-    loss, accuracy = losses.trajectory_preference_loss(step_rewards, valid, returns)
-    assert float(loss) == pytest.approx(hand, rel=1e-5)
+    loss, accuracy, pairs = losses.trajectory_preference_loss(step_rewards, valid, returns)
+    assert float(loss) == pytest.approx(hand, rel=1e-5) and float(pairs) == 3
     assert float(accuracy) == pytest.approx(3 / 3)  # q orders all three pairs as the outcomes do
-    swapped, wrong = losses.trajectory_preference_loss(step_rewards, valid, -returns)
+    swapped, wrong, _ = losses.trajectory_preference_loss(step_rewards, valid, -returns)
     assert float(wrong) == 0.0 and float(swapped) > float(loss)
-    tied, none = losses.trajectory_preference_loss(step_rewards, valid, jnp.ones(3))
-    assert float(tied) == 0.0 and float(none) == 0.0  # equal outcomes: no preference, no loss
+    tied, none, no_pairs = losses.trajectory_preference_loss(step_rewards, valid, jnp.ones(3))
+    assert float(tied) == 0.0 and float(none) == 0.0 and float(no_pairs) == 0  # equal outcomes: no preference
+    # outcomes a last digit apart are a tie (as the sum of the same rewards in another order leaves them)
+    assert float(losses.trajectory_preference_loss(step_rewards, valid, jnp.array([1.0, 1.0 + 1e-7, 0.0]))[2]) == 2
+    masked = step_rewards.at[1, 2].set(jnp.nan)  # a step past a sample's end, whatever it holds, counts for nothing
+    assert float(losses.trajectory_preference_loss(masked, valid, returns)[0]) == pytest.approx(hand, rel=1e-5)
     # over groups, the mean runs over all pairs: a group of ties adds none
     two = losses.trajectory_preference_loss(jnp.stack([step_rewards] * 2), jnp.stack([valid] * 2),
                                             jnp.stack([returns, jnp.ones(3)]))
-    assert float(two[0]) == pytest.approx(hand, rel=1e-5) and float(two[1]) == 1.0
+    assert float(two[0]) == pytest.approx(hand, rel=1e-5) and float(two[1]) == 1.0 and float(two[2]) == 3
     # A = A^E (GRPO) + w A^S (step rewards normalized over the group's valid steps)
     own = np.asarray(step_rewards)[np.asarray(valid) > 0]
     steps = (np.asarray(step_rewards) - own.mean()) / (own.std() + 1e-6)
@@ -187,24 +192,72 @@ def test_implicit_process_rewards_preferences_and_advantages_on_a_hand_case():
     advantage = adv.implicit_step_advantages(step_rewards, valid, returns, weight=0.5)
     np.testing.assert_allclose(np.asarray(advantage)[np.asarray(valid) > 0],
                                (episode[:, None] + 0.5 * steps)[np.asarray(valid) > 0], rtol=1e-5)
+    np.testing.assert_array_equal(adv.implicit_step_advantages(masked, valid, returns, weight=0.5)[np.asarray(valid) > 0],
+                                  np.asarray(advantage)[np.asarray(valid) > 0])
     raw = adv.implicit_step_advantages(step_rewards, valid, returns, weight=2.0, normalize_std=False)
     np.testing.assert_allclose(raw[0], np.asarray(returns)[0] - 0.5 + 2.0 * (np.asarray(step_rewards)[0] - own.mean()),
                                rtol=1e-5)
 
 
+def test_oprl_advantages_come_from_the_process_reward_model_after_its_steps_on_the_batch():
+    config = SEQ.replace(estimator="oprl", process_reward_steps=4, process_reward_learning_rate=3e-2,
+                         process_reward_weight=0.5)
+    trainer = pg.make(config)
+    learner, state = trainer.update.__self__, trainer.init(jax.random.PRNGKey(0))
+    B, T, vocabulary = config.batch_episodes, config.num_steps, learner.dist.head_size
+    k_obs, k_action = jax.random.split(jax.random.PRNGKey(1))
+    obs = jax.random.randint(k_obs, (B, T, learner.env.observation_size), 0, vocabulary + 1).astype(jnp.float32)
+    action = jax.random.randint(k_action, (B, T), 0, vocabulary)
+    old_log_prob = learner.dist.log_prob(learner.policy_head(state.params, obs), action)  # sampled by pi = pi_phi
+    mask = jnp.ones((B, T)).at[1, 2].set(0.0).at[6, 1:].set(0.0)
+    # group 0: 0/1 outcomes; group 1: graded and 10x larger; groups 2, 3: ties (no pairs)
+    outcomes = jnp.array([1.0, 0, 0, 1, 10, 0, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0])
+    returns = outcomes - 0.1  # the episode-level term reads the training returns
+    cfg = state.config
+    credit = jax.jit(learner.process_reward_advantages)
+    advantage, model, metrics = credit(state, cfg, obs, action, old_log_prob, mask, returns, outcomes)
+    # before its steps pi_phi = pi_old: Q ties
+    assert float(metrics["process_reward_loss"]) == pytest.approx(np.log(2.0), rel=1e-5)
+    assert float(metrics["process_reward_pairs"]) == 4 + 5
+    by_group = lambda x: x.reshape(config.num_groups, config.group_size, *x.shape[1:])
+    rewards = lambda params: cfg.process_reward_beta * (
+        learner.dist.log_prob(learner.policy_head(params, obs), action) - old_log_prob)
+    expected = jax.vmap(adv.implicit_step_advantages, in_axes=(0, 0, 0, None))(
+        by_group(rewards(model[0])), by_group(mask), by_group(returns), 0.5)
+    np.testing.assert_allclose(by_group(advantage), expected, rtol=1e-5, atol=1e-6)  # the model after its steps
+    # its steps lowered the loss on this batch, and Adam's state counts them
+    after, ordered, pairs = losses.trajectory_preference_loss(by_group(rewards(model[0])), by_group(mask), by_group(outcomes))
+    assert float(pairs) == 4 + 5 and float(after) < np.log(2.0) and float(ordered) > 0.5
+    assert int(optax.tree_utils.tree_get(model[1], "count")) == 4
+    # the step term is normalized per group: mean 0 and std 1 over a group's valid tokens
+    steps = (by_group(advantage) - by_group(adv.grpo_advantages(by_group(returns)).reshape(-1)[:, None] * mask)) / 0.5
+    for g in range(config.num_groups):
+        own = np.asarray(steps[g])[np.asarray(by_group(mask)[g]) > 0]
+        assert abs(own.mean()) < 1e-4 and own.std() == pytest.approx(1.0, rel=1e-3)
+    # a batch without a preference leaves the model (and Adam's state) as it was
+    _, same, _ = credit(state, cfg, obs, action, old_log_prob, mask, returns, jnp.ones(B))
+    jax.tree.map(np.testing.assert_array_equal, same, state.process_reward_model)
+
+
 def test_oprl_trains_its_process_reward_model_beside_the_policy_and_resumes_bit_identically(tmp_path):
     # a binary reference that is right about 90% of the time: some groups' outcomes differ
+    # KL in the reward: preferences must still come from the outcomes, where it would break their ties
     config = SEQ.replace(estimator="oprl", env_kwargs=(("digits", "1"), ("base", "2")), sft_steps=100,
-                         sft_learning_rate=3e-3, process_reward_steps=3, process_reward_learning_rate=1e-2)
+                         sft_learning_rate=3e-3, process_reward_steps=3, process_reward_learning_rate=1e-2,
+                         kl_coef=0.1, kl_penalty="reward", kl_estimator="k1")
     full = runner.train(config, seeds=2, chunk_updates=2, progress=False)
     loss, accuracy = full.metrics["process_reward_loss"], full.metrics["process_reward_accuracy"]
-    has_pairs = full.metrics["zero_variance_groups"] < 1.0  # some group's outcomes differ
+    pairs = full.metrics["process_reward_pairs"]
+    # 0/1 outcomes in groups of 4: at most 2 x 2 pairs a group (returns broken by the KL term: up to 6)
+    assert (pairs <= 4 * config.num_groups).all()
+    has_pairs = pairs > 0
     assert has_pairs[0, 0] and np.isfinite(loss).all()
     # pi_phi starts as the policy: every implicit reward is 0, Q ties: the loss is log 2 (0 without pairs),
     # and no pair is ordered yet
     np.testing.assert_allclose(loss[:, 0], np.where(has_pairs[:, 0], np.log(2.0), 0.0), rtol=1e-4)
     np.testing.assert_array_equal(accuracy[:, 0], 0.0)
-    assert (accuracy[:, 1:] > 0.5).any()  # then it learned to order fresh pairs as their outcomes do
+    trained = has_pairs & (np.cumsum(has_pairs, axis=1) > 1)  # pairs now, and the model has trained on some before
+    assert trained.any() and accuracy[trained].mean() > 0.5  # it orders fresh pairs as their outcomes do
     gap = lambda x, y: max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y)))
     model = full.state.process_reward_model[0]
     assert gap(model, full.state.reference_params) > 1e-3  # it trained from its start, the reference
@@ -348,6 +401,9 @@ def test_the_kl_penalty_goes_into_the_reward_or_the_loss():
     # each completion paid its tokens' KL: returns now differ within groups, and the policy loss sees it
     assert float(in_reward["zero_variance_groups"]) == 0.0 and float(in_reward["policy_loss"]) != 0.0
     assert float(in_reward["true_return"]) == float(plain["true_return"])  # the true reward never sees it
+    # oprl's preferences come from the outcomes, which the KL term must not order: none is right, no pair
+    oprl = first_update(kl_coef=2.0, kl_penalty="reward", kl_estimator="k1", estimator="oprl")
+    assert float(oprl["zero_variance_groups"]) == 0.0 and float(oprl["process_reward_pairs"]) == 0.0
     in_loss = first_update(kl_coef=2.0, kl_penalty="loss")
     assert float(in_loss["policy_loss"]) == 0.0
     assert float(in_loss["loss"]) == pytest.approx(2.0 * float(in_loss["kl_to_reference"]), rel=1e-5)

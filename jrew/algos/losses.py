@@ -71,8 +71,8 @@ def aggregate(x: jax.Array, mask: jax.Array, how: str) -> jax.Array:
     raise ValueError(f"unknown loss aggregation {how!r}; expected one of {AGGREGATIONS}")
 
 
-def trajectory_preference_loss(step_rewards: jax.Array, valid: jax.Array, returns: jax.Array
-                               ) -> tuple[jax.Array, jax.Array]:
+def trajectory_preference_loss(step_rewards: jax.Array, valid: jax.Array, outcomes: jax.Array, rtol: float = 1e-5
+                               ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The implicit process reward model's loss, trajectory-level DPO (OPRL / iStar, Liu et al.
     2025, arXiv:2509.19199): over every pair of samples of one group whose outcomes differ,
     ``R_i > R_j``,
@@ -81,19 +81,25 @@ def trajectory_preference_loss(step_rewards: jax.Array, valid: jax.Array, return
 
     with ``r_t^i = beta (log pi_phi(a_t^i) - log pi_old(a_t^i))`` the implicit step rewards over the
     sample's valid steps (``mean`` over steps, as their released trainer scores a trajectory; the
-    paper's eq. sums them). The mean runs over all pairs of all groups. Returns the loss (0 when no
-    pair differs) and the fraction of those pairs the model already orders, ``Q_i > Q_j``.
+    paper's eq. sums them). The mean runs over all pairs of all groups. Their trainer pairs every
+    success (outcome > 0) with every failure; ordering by outcome is the same for 0/1 outcomes and
+    also uses graded ones. Outcomes closer than ``rtol`` of the group's largest ``|R|`` are a tie,
+    not a preference (as ``advantages.nonzero_variance_groups`` treats equal returns).
 
-    Args: ``step_rewards [..., G, T]``, ``valid [..., G, T]``, ``returns [..., G]`` (leading axes:
-    groups).
+    Args: ``step_rewards [..., G, T]``, ``valid [..., G, T]``, ``outcomes [..., G]`` (leading axes:
+    groups). Returns the loss (0 when no pair differs), the fraction of the pairs the model
+    already orders, ``Q_i > Q_j`` (0 without pairs), and the number of pairs.
     """
-    score = jnp.sum(step_rewards * valid, axis=-1) / jnp.maximum(valid.sum(axis=-1), 1.0)  # Q_i
-    preferred = (returns[..., :, None] > returns[..., None, :]).astype(score.dtype)  # [..., i, j]: i beat j
+    own = jnp.where(valid > 0, step_rewards, 0.0)  # a step past a sample's end counts for nothing, NaN included
+    score = jnp.sum(own, axis=-1) / jnp.maximum(valid.sum(axis=-1), 1.0)  # Q_i
+    tolerance = rtol * jnp.max(jnp.abs(outcomes), axis=-1, keepdims=True)[..., None]
+    preferred = (outcomes[..., :, None] - outcomes[..., None, :] > tolerance).astype(score.dtype)  # i beat j
     margin = score[..., :, None] - score[..., None, :]
-    pairs = jnp.maximum(preferred.sum(), 1.0)
+    count = preferred.sum()
+    pairs = jnp.maximum(count, 1.0)
     loss = jnp.sum(preferred * jax.nn.softplus(-margin)) / pairs  # -log sigmoid(x) = softplus(-x)
     accuracy = jnp.sum(preferred * (margin > 0)) / pairs
-    return loss, accuracy
+    return loss, accuracy, count
 
 
 def k3_kl(log_ratio: jax.Array) -> jax.Array:

@@ -90,7 +90,7 @@ class PGConfig(base.LearnerConfig):
     num_steps: int = static(500)
     """steps simulated per episode slot: at least the env's episode limit"""
     normalize_std: bool = static(True)
-    """grpo, tempo, tp_grpo: divide by the group's std (False: Dr. GRPO)"""
+    """grpo, tempo, tp_grpo, oprl: divide by the group's std (False: Dr. GRPO)"""
     loss_aggregation: str = static("token_mean")
     """token_mean (DAPO), sequence_mean (GRPO) or constant (Dr. GRPO)"""
     filter_zero_variance: bool = static(False)
@@ -259,35 +259,42 @@ class PG(base.Learner):
     def process_reward_optimizer(cfg: PGConfig):
         return adam(cfg.max_grad_norm, cfg.process_reward_learning_rate)
 
-    def process_reward_advantages(self, state: PGState, cfg: PGConfig, obs, action, old_log_prob, mask, returns):
-        """OPRL's per-token advantages ``[B, T]`` (episode-major inputs ``[B, T, ...]``), the process
-        reward model after its ``process_reward_steps`` updates on this batch's preferences, and its
-        loss and pair accuracy before them."""
+    def process_reward_advantages(self, state: PGState, cfg: PGConfig, obs, action, old_log_prob, mask, returns,
+                                  outcomes):
+        """OPRL's per-token advantages ``[B, T]``, from episode-major inputs ``[B, T, ...]``, the
+        episodes' training ``returns [B]`` (the episode-level term's) and ``outcomes [B]`` (the
+        preferences': undiscounted, without a KL penalty in the reward). Also returns the process
+        reward model after its ``process_reward_steps`` updates on the batch's preferences (a
+        batch without any leaves it as it was, Adam's state too), and its loss and pair accuracy
+        before them with the batch's number of preference pairs (metrics)."""
         config = self.config
         by_group = lambda x: einops.rearrange(x, "(g n) ... -> g n ...", g=config.num_groups)
-        grouped_returns, grouped_mask = by_group(returns), by_group(mask)
+        grouped_mask = by_group(mask)
 
         def step_rewards(params):
             log_prob = self.dist.log_prob(self.policy_head(params, obs), action)
             return by_group(cfg.process_reward_beta * (log_prob - old_log_prob))  # [g, n, T]
 
-        def loss_fn(params):  # (loss, accuracy) over all pairs of the batch
-            return trajectory_preference_loss(step_rewards(params), grouped_mask, grouped_returns)
+        def loss_fn(params):  # over all pairs of the batch
+            loss, accuracy, pairs = trajectory_preference_loss(step_rewards(params), grouped_mask, by_group(outcomes))
+            return loss, (accuracy, pairs)
 
         optimizer = self.process_reward_optimizer(cfg)
 
         def prm_step(carry, _):
             params, opt_state = carry
-            (loss, accuracy), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), (loss, accuracy)
+            (loss, (accuracy, pairs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            updates, new_opt_state = optimizer.update(grads, opt_state, params)
+            stepped = (optax.apply_updates(params, updates), new_opt_state)
+            return jax.tree.map(lambda new, old: jnp.where(pairs > 0, new, old), stepped, carry), (loss, accuracy, pairs)
 
-        model, (loss, accuracy) = jax.lax.scan(prm_step, state.process_reward_model, None,
-                                               length=config.process_reward_steps)
+        model, (loss, accuracy, pairs) = jax.lax.scan(prm_step, state.process_reward_model, None,
+                                                      length=config.process_reward_steps)
         credit = jax.vmap(adv.implicit_step_advantages, in_axes=(0, 0, 0, None, None))
-        advantage = credit(step_rewards(model[0]), grouped_mask, grouped_returns, cfg.process_reward_weight,
+        advantage = credit(step_rewards(model[0]), grouped_mask, by_group(returns), cfg.process_reward_weight,
                            config.normalize_std)
-        return einops.rearrange(advantage, "g n t -> (g n) t"), model, loss[0], accuracy[0]
+        return einops.rearrange(advantage, "g n t -> (g n) t"), model, {
+            "process_reward_loss": loss[0], "process_reward_accuracy": accuracy[0], "process_reward_pairs": pairs[0]}
 
     def loss(self, params, cfg, batch, key):
         obs, action, old_log_prob, advantage, mask, ref_log_prob = batch  # [episodes, T, ...]
@@ -336,8 +343,9 @@ class PG(base.Learner):
         if config.estimator == "tp_grpo":
             advantage, turning, replayed = self.turning_point_advantages(state, cfg, start, traj.env_action)
         elif config.estimator == "oprl":
-            advantage, model, prm_loss, prm_accuracy = self.process_reward_advantages(
-                state, cfg, *jax.tree.map(by_episode, (traj.obs, traj.action, traj.log_prob, mask)), returns)
+            outcomes = episode_returns(traj.reward, mask, 1.0)  # preferences: the reward itself, not its KL term
+            advantage, model, prm_metrics = self.process_reward_advantages(
+                state, cfg, *jax.tree.map(by_episode, (traj.obs, traj.action, traj.log_prob, mask)), returns, outcomes)
         else:
             advantage = group_advantages(returns, config, by_episode(traj.action), by_episode(mask))  # [B, T]
         informative = adv.nonzero_variance_groups(einops.rearrange(returns, "(g n) -> g n", g=config.num_groups))
@@ -357,7 +365,7 @@ class PG(base.Learner):
             # replaying a whole sample must give its own return: anything else is a broken replay
             metrics["replay_error"] = jnp.max(jnp.abs(replayed - returns))
         if config.estimator == "oprl":  # before this update's steps: how well pi_phi ranks fresh samples
-            metrics["process_reward_loss"], metrics["process_reward_accuracy"] = prm_loss, prm_accuracy
+            metrics.update(prm_metrics)
         new_state = state.replace(
             params=params, opt_state=opt_state, episode_stats=data.episode_stats, reward_state=data.reward_state,
             key=key, update_step=state.update_step + 1,
