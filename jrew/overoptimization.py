@@ -1,0 +1,196 @@
+"""Reward-model overoptimization curves (Gao, Schulman & Hilton 2023, "Scaling Laws for Reward
+Model Overoptimization", ICML; arXiv:2210.10760). Host-side analysis (NumPy), no JAX.
+
+Optimizing a proxy reward model moves the policy away from its initial one; Gao et al. measure
+the distance as ``d = sqrt(KL(pi || pi_init))`` and find the gold (true) reward, relative to the
+initial policy's, to follow
+
+  best-of-n:  R_bon(d) = d (alpha_bon - beta_bon d)
+  RL:         R_RL(d)  = d (alpha_RL  - beta_RL log d)
+
+(their main result; ``R(0) := 0``): it first rises with the proxy reward, then falls once the policy exploits the
+proxy's errors. For best-of-n sampling the KL is known in closed form, ``log n - (n - 1) / n``.
+
+* ``best_of_n_kl``, ``kl_distance``: the x axis;
+* ``gold_best_of_n``, ``gold_rl``: the two functional forms;
+* ``fit_gold_curve``: least-squares ``alpha``, ``beta`` of either form, as a ``GoldFit`` (its
+  ``peak()``: where the fitted gold reward is largest, and how large).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+FORMS = ("best_of_n", "rl")
+
+
+def best_of_n_kl(n) -> float | np.ndarray:
+    """The KL of best-of-n sampling from its base policy, the analytic value Gao et al. 2023 use
+    for their best-of-n x axis (derived in Hilton & Gao 2022, "Measuring Goodhart's law", OpenAI
+    blog):
+
+      KL_bon(n) = KL(pi_bon || pi_base) = log n - (n - 1) / n
+
+    exact when the reward is continuous under the base policy (the winner's quantile ``u`` has
+    density ``n u^(n-1)``, so ``KL = log n + (n - 1) E[log u] = log n - (n - 1) / n``). With
+    finitely many outcomes or ties it is an upper bound on the true KL (Beirami et al. 2024,
+    "Theoretical Guarantees on the Best-of-n Alignment Policy", arXiv:2401.01879), approached as
+    the outcomes become many and equally unlikely. ``n = 1`` gives 0.
+
+    Args: ``n``, a whole number >= 1 or an array of them. Returns a float, or an array of ``n``'s
+    shape.
+    """
+    n_arr = np.asarray(n, np.float64)
+    if not np.all(np.isfinite(n_arr)) or np.any(n_arr < 1):
+        raise ValueError(f"best-of-n needs n >= 1 samples, got n = {n!r}")
+    if np.any(n_arr != np.round(n_arr)):
+        raise ValueError(f"best-of-n needs a whole number of samples n, got n = {n!r}")
+    kl = np.log(n_arr) - (n_arr - 1.0) / n_arr
+    return float(kl) if kl.ndim == 0 else kl
+
+
+def kl_distance(kl, atol: float = 1e-6) -> float | np.ndarray:
+    """Gao et al.'s distance from the initial policy, ``d = sqrt(KL(pi || pi_init))``.
+
+    A KL below 0 by no more than ``atol`` (float noise, e.g. ``-1e-9`` from a difference of equal
+    log-probabilities) counts as 0; a more negative one is refused: a KL is never negative, so it
+    points at an estimator or a sign error upstream.
+
+    Args: ``kl``, a float or an array. Returns a float, or an array of ``kl``'s shape.
+    """
+    kl_arr = np.asarray(kl, np.float64)
+    if not np.all(np.isfinite(kl_arr)):
+        raise ValueError(f"KL must be finite, got {kl!r}")
+    if np.any(kl_arr < -atol):
+        raise ValueError(f"KL must be >= 0 (up to atol = {atol}), got min {kl_arr.min()!r}")
+    d = np.sqrt(np.maximum(kl_arr, 0.0))
+    return float(d) if d.ndim == 0 else d
+
+
+def _distances(d, name: str = "d") -> np.ndarray:
+    d = np.asarray(d, np.float64)
+    if not np.all(np.isfinite(d)):
+        raise ValueError(f"{name} (sqrt KL) must be finite, got {d!r}")
+    if np.any(d < 0):
+        raise ValueError(f"{name} (sqrt KL) must be >= 0, got min {d.min()!r}")
+    return d
+
+
+def gold_best_of_n(d, alpha, beta) -> np.ndarray:
+    """Gao et al.'s best-of-n form: ``R_bon(d) = d (alpha - beta d)``, ``d = sqrt(KL) >= 0``.
+
+    Returns the gold reward relative to the initial policy's, of ``d``'s shape.
+    """
+    d = _distances(d)
+    return d * (alpha - beta * d)
+
+
+def _d_log_d(d: np.ndarray) -> np.ndarray:
+    """``d log d`` with its limit 0 at ``d = 0``."""
+    return np.where(d > 0, d * np.log(np.where(d > 0, d, 1.0)), 0.0)
+
+
+def gold_rl(d, alpha, beta) -> np.ndarray:
+    """Gao et al.'s RL form: ``R_RL(d) = d (alpha - beta log d)``, ``d = sqrt(KL) >= 0``.
+
+    At ``d = 0`` the value is 0, the limit of ``d log d``. Returns the gold reward relative to the
+    initial policy's, of ``d``'s shape.
+    """
+    d = _distances(d)
+    return alpha * d - beta * _d_log_d(d)
+
+
+_FORM_FUNCTIONS = {"best_of_n": gold_best_of_n, "rl": gold_rl}
+
+
+@dataclasses.dataclass(frozen=True)
+class GoldFit:
+    """``fit_gold_curve``'s result: the form (``"best_of_n"`` or ``"rl"``), its ``alpha`` and
+    ``beta``, the fit's ``r2`` (centred, see ``fit_gold_curve``) and the number of points fitted."""
+
+    form: str
+    alpha: float
+    beta: float
+    r2: float
+    n_points: int
+
+    def predict(self, d) -> np.ndarray:
+        """The fitted gold reward (relative to the initial policy's) at ``d = sqrt(KL)``."""
+        return _FORM_FUNCTIONS[self.form](d, self.alpha, self.beta)
+
+    def peak(self) -> tuple[float, float] | None:
+        """``(d*, R(d*))``: where over ``d >= 0`` the fitted gold reward is largest, and its value.
+
+        Setting the derivative to 0:
+
+          best-of-n: alpha - 2 beta d = 0              ->  d* = alpha / (2 beta),       R = alpha^2 / (4 beta)
+          RL:        alpha - beta log d - beta = 0     ->  d* = exp(alpha / beta - 1),  R = beta d*
+
+        a maximum when ``beta > 0`` (the second derivative, ``-2 beta`` or ``-beta / d``, is then
+        negative). A best-of-n fit with ``beta > 0`` and ``alpha <= 0`` only falls from ``d = 0``:
+        its peak is ``(0.0, 0.0)``. With ``beta <= 0`` the fitted curve never turns down (it rises
+        without bound, or is a line): no peak, ``None``. The peak KL is ``d*^2``, and the peak is
+        an extrapolation when ``d*`` lies beyond the fitted data.
+        """
+        if not self.beta > 0:
+            return None
+        if self.form == "best_of_n":
+            if self.alpha <= 0:
+                return 0.0, 0.0
+            return self.alpha / (2.0 * self.beta), self.alpha**2 / (4.0 * self.beta)
+        d_star = float(np.exp(self.alpha / self.beta - 1.0))
+        return d_star, self.beta * d_star
+
+
+def fit_gold_curve(d, gold, form: str) -> GoldFit:
+    """Fit Gao et al.'s form ``"best_of_n"`` or ``"rl"`` to a measured gold-reward
+    curve by ordinary least squares.
+
+    Both forms are linear in ``(alpha, beta)``:
+
+      best-of-n:  gold = alpha d - beta d^2        design [d, -d^2]
+      RL:         gold = alpha d - beta d log d    design [d, -d log d]   (d log d = 0 at d = 0)
+
+    and neither has an intercept: the forms are 0 at ``d = 0``, so ``gold`` must be measured
+    relative to the initial policy's gold score (subtract the ``d = 0`` score, or the initial
+    policy's, before calling). A point at ``d = 0`` adds nothing to the fit but counts in ``r2``.
+
+    ``r2 = 1 - SS_res / SS_tot`` with the centred ``SS_tot = sum (gold - mean gold)^2``: the share
+    of the curve's variation about its mean that the form explains, comparable with the usual R^2
+    of a curve fit. Without an intercept it is not bounded below by 0 (a form worse than the flat
+    mean gives a negative value). (statsmodels' convention for a model without a constant uses the
+    uncentred ``sum gold^2`` instead, which is always >= the centred value and would credit the
+    form for the curve merely leaving 0.) A perfect fit gives 1; when every ``gold`` is equal,
+    ``r2`` is 1 for a perfect fit and NaN otherwise.
+
+    Args: ``d`` (sqrt KL, >= 0, see ``kl_distance``) and ``gold``, 1-D and of equal length, with
+    at least 2 distinct ``d > 0``. Returns a ``GoldFit``.
+    """
+    if form not in FORMS:
+        raise ValueError(f"unknown gold-curve form {form!r}; expected one of {FORMS}")
+    d = np.asarray(d, np.float64)
+    gold = np.asarray(gold, np.float64)
+    if d.ndim != 1 or gold.ndim != 1:
+        raise ValueError(f"d and gold must be 1-D, got shapes {d.shape} and {gold.shape}")
+    if d.shape != gold.shape:
+        raise ValueError(f"d and gold must have the same length, got {len(d)} and {len(gold)}")
+    if len(d) < 2:
+        raise ValueError(f"fitting alpha and beta needs at least 2 points, got {len(d)}")
+    d = _distances(d)
+    if not np.all(np.isfinite(gold)):
+        raise ValueError(f"gold must be finite, got {gold.tolist()}")
+    if len(np.unique(d[d > 0])) < 2:
+        raise ValueError(f"fitting alpha and beta needs at least 2 distinct d > 0, got d = {d.tolist()}")
+    curvature = d**2 if form == "best_of_n" else _d_log_d(d)
+    design = np.stack([d, -curvature], axis=1)
+    (alpha, beta), *_ = np.linalg.lstsq(design, gold, rcond=None)
+    residual = gold - design @ np.array([alpha, beta])
+    ss_res = float(residual @ residual)
+    ss_tot = float(np.sum((gold - gold.mean()) ** 2))
+    if ss_tot > 0:
+        r2 = 1.0 - ss_res / ss_tot
+    else:
+        r2 = 1.0 if ss_res == 0 else float("nan")
+    return GoldFit(form=form, alpha=float(alpha), beta=float(beta), r2=r2, n_points=len(d))
