@@ -869,6 +869,16 @@ def seq_throughput(path: str) -> str:
                  rows)
 
 
+def mutants(path: str) -> str:
+    """``benchmarks/mutants.py``: how many of the planted bugs the default suite's tests kill."""
+    data = read_json(path)
+    rows = data["rows"]
+    killed = sum(r["outcome"] == "killed" for r in rows)
+    survivors = [r["mutant"] for r in rows if r["outcome"] != "killed"]
+    text = f"[{killed} of {len(rows)} are killed](benchmarks/results/mutants.csv)"
+    return text + (f"; not killed: {', '.join(f'`{m}`' for m in survivors)}." if survivors else ".")
+
+
 BLOCKS: dict[str, Block] = {
     "summary": Block(results_summary, SUMMARY_SOURCES),
     "reward-lab": Block(reward_lab, ("benchmarks/results/reward-lab/aggregates.parquet",
@@ -917,6 +927,7 @@ BLOCKS: dict[str, Block] = {
     "seq-lab-chain": Block(seq_lab, ("experiments/results/seq_lab_chain.json",)),
     "seq-lab-proxy": Block(seq_lab, ("experiments/results/seq_lab_addition_length_proxy.json",)),
     "seq-throughput": Block(seq_throughput, ("benchmarks/results/seq_throughput.json",)),
+    "mutants": Block(mutants, ("benchmarks/results/mutants.json",)),
 }
 
 
