@@ -201,9 +201,9 @@ def test_implicit_process_rewards_preferences_and_advantages_on_a_hand_case():
 
 def test_oprl_advantages_come_from_the_process_reward_model_after_its_steps_on_the_batch():
     config = SEQ.replace(estimator="oprl", process_reward_steps=4, process_reward_learning_rate=3e-2,
-                         process_reward_weight=0.5)
+                         process_reward_weight=0.5, sft_steps=0)  # synthetic episodes: no reference needed
     trainer = pg.make(config)
-    learner, state = trainer.update.__self__, trainer.init(jax.random.PRNGKey(0))
+    learner, state = trainer.update.__self__, jax.jit(trainer.init)(jax.random.PRNGKey(0))
     B, T, vocabulary = config.batch_episodes, config.num_steps, learner.dist.head_size
     k_obs, k_action = jax.random.split(jax.random.PRNGKey(1))
     obs = jax.random.randint(k_obs, (B, T, learner.env.observation_size), 0, vocabulary + 1).astype(jnp.float32)
