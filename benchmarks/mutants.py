@@ -222,7 +222,7 @@ MUTANTS: tuple[Mutant, ...] = (
     M("oprl_reward_model_never_steps", "jrew/algos/pg.py",
       "stepped = (optax.apply_updates(params, updates), new_opt_state)",
       "stepped = (params, new_opt_state)",
-      ("tests/test_seq_lab.py::test_oprl_trains_its_process_reward_model_beside_the_policy_and_resumes_bit_identically",)),
+      ("tests/test_seq_lab.py::test_oprl_advantages_come_from_the_process_reward_model_after_its_steps_on_the_batch",)),
     M("oprl_advantages_from_the_model_before_its_steps", "jrew/algos/pg.py",
       "advantage = credit(step_rewards(model[0]),", "advantage = credit(step_rewards(state.process_reward_model[0]),",
       ("tests/test_seq_lab.py::test_oprl_advantages_come_from_the_process_reward_model_after_its_steps_on_the_batch",),

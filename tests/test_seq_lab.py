@@ -239,6 +239,7 @@ def test_oprl_advantages_come_from_the_process_reward_model_after_its_steps_on_t
     jax.tree.map(np.testing.assert_array_equal, same, state.process_reward_model)
 
 
+@pytest.mark.slow  # the default suite's time budget: the hand case, the wiring test and the KL test cover OPRL there
 def test_oprl_trains_its_process_reward_model_beside_the_policy_and_resumes_bit_identically(tmp_path):
     # a binary reference that is right about 90% of the time: some groups' outcomes differ
     # KL in the reward: preferences must still come from the outcomes, where it would break their ties
@@ -363,9 +364,7 @@ def test_the_reference_model_is_shared_by_every_run_and_set_by_its_seed():
 @pytest.mark.parametrize("options", [
     pytest.param({"estimator": "tempo", "kl_penalty": "reward", "kl_estimator": "k1", "loss_aggregation": "sequence_mean"},
                  marks=pytest.mark.slow),
-    pytest.param({"estimator": "grpo", "normalize_std": False, "loss_aggregation": "constant", "network": "gru"},
-                 marks=pytest.mark.slow),
-    # the default suite's time budget: oprl's test above resumes a sequence policy bit-identically
+    {"estimator": "grpo", "normalize_std": False, "loss_aggregation": "constant", "network": "gru"},
     pytest.param({"estimator": "tp_grpo", "turning_point_eta": 2.0}, marks=pytest.mark.slow),
 ])
 def test_a_sequence_policy_trains_and_resumes_bit_identically(options, tmp_path):
