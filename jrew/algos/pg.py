@@ -164,6 +164,11 @@ def reset_groups(env: envs.Env, key: jax.Array, num_groups: int, group_size: int
     return jax.vmap(env.reset)(keys)
 
 
+def by_group(x: jax.Array, num_groups: int) -> jax.Array:
+    """Episode-major ``[B, ...]`` (group-major, as ``reset_groups`` orders them) as ``[G, B / G, ...]``."""
+    return einops.rearrange(x, "(g n) ... -> g n ...", g=num_groups)
+
+
 def episode_returns(reward: jax.Array, mask: jax.Array, gamma) -> jax.Array:
     """Each env slot's discounted return from its first step, ``sum_t gamma^t mask_t r_t``: ``[T, B] -> [B]``."""
     discounts = gamma ** jnp.arange(reward.shape[0], dtype=jnp.float32)[:, None]
@@ -174,16 +179,16 @@ def group_advantages(returns: jax.Array, config: PGConfig, tokens: jax.Array, ma
     """Per-token advantages ``[B, T]`` from returns ``[B]`` ordered group-major, the episodes'
     actions ``tokens [B, T]`` and their valid-step ``mask [B, T]`` (only ``tempo`` reads them; the
     others give each episode one advantage for all its steps)."""
-    grouped = einops.rearrange(returns, "(g n) -> g n", g=config.num_groups)
+    grouped = by_group(returns, config.num_groups)
     per_token = lambda a: jnp.broadcast_to(a[:, None], tokens.shape[:2])
     if config.estimator == "reinforce":
         return per_token(returns - returns.mean())
     if config.estimator == "rloo":
         return per_token(adv.rloo_advantages(grouped).reshape(-1))
     if config.estimator == "tempo":
-        by_group = lambda x: einops.rearrange(x, "(g n) ... -> g n ...", g=config.num_groups)
         tree = jax.vmap(adv.prefix_tree_advantages, in_axes=(0, 0, 0, None))
-        return einops.rearrange(tree(by_group(tokens), by_group(mask), grouped, config.normalize_std),
+        groups = lambda x: by_group(x, config.num_groups)
+        return einops.rearrange(tree(groups(tokens), groups(mask), grouped, config.normalize_std),
                                 "g n t -> (g n) t")
     return per_token(adv.grpo_advantages(grouped, config.normalize_std).reshape(-1))
 
@@ -268,15 +273,15 @@ class PG(base.Learner):
         batch without any leaves it as it was, Adam's state too), and its loss and pair accuracy
         before them with the batch's number of preference pairs (metrics)."""
         config = self.config
-        by_group = lambda x: einops.rearrange(x, "(g n) ... -> g n ...", g=config.num_groups)
-        grouped_mask = by_group(mask)
+        groups = lambda x: by_group(x, config.num_groups)
+        grouped_mask = groups(mask)
 
         def step_rewards(params):
             log_prob = self.dist.log_prob(self.policy_head(params, obs), action)
-            return by_group(cfg.process_reward_beta * (log_prob - old_log_prob))  # [g, n, T]
+            return groups(cfg.process_reward_beta * (log_prob - old_log_prob))  # [g, n, T]
 
         def loss_fn(params):  # over all pairs of the batch
-            loss, accuracy, pairs = trajectory_preference_loss(step_rewards(params), grouped_mask, by_group(outcomes))
+            loss, accuracy, pairs = trajectory_preference_loss(step_rewards(params), grouped_mask, groups(outcomes))
             return loss, (accuracy, pairs)
 
         optimizer = self.process_reward_optimizer(cfg)
@@ -291,7 +296,7 @@ class PG(base.Learner):
         model, (loss, accuracy, pairs) = jax.lax.scan(prm_step, state.process_reward_model, None,
                                                       length=config.process_reward_steps)
         credit = jax.vmap(adv.implicit_step_advantages, in_axes=(0, 0, 0, None, None))
-        advantage = credit(step_rewards(model[0]), grouped_mask, by_group(returns), cfg.process_reward_weight,
+        advantage = credit(step_rewards(model[0]), grouped_mask, groups(returns), cfg.process_reward_weight,
                            config.normalize_std)
         return einops.rearrange(advantage, "g n t -> (g n) t"), model, {
             "process_reward_loss": loss[0], "process_reward_accuracy": accuracy[0], "process_reward_pairs": pairs[0]}
@@ -316,7 +321,7 @@ class PG(base.Learner):
         greedy = lambda obs: self.dist.to_env_action(self.dist.mode(self.policy_head(state.params, obs)))
         replays = prefix_returns(self.env, greedy, start, env_actions, cfg.gamma)  # [B, T + 1]
         tp = jax.vmap(adv.turning_point_advantages, in_axes=(0, None, None))
-        advantage, turning = tp(einops.rearrange(replays, "(g n) k -> g n k", g=config.num_groups),
+        advantage, turning = tp(by_group(replays, config.num_groups),
                                 cfg.turning_point_eta, config.normalize_std)
         flat = lambda x: einops.rearrange(x, "g n t -> (g n) t")
         return flat(advantage), flat(turning), replays[:, -1]
@@ -348,7 +353,7 @@ class PG(base.Learner):
                 state, cfg, *jax.tree.map(by_episode, (traj.obs, traj.action, traj.log_prob, mask)), returns, outcomes)
         else:
             advantage = group_advantages(returns, config, by_episode(traj.action), by_episode(mask))  # [B, T]
-        informative = adv.nonzero_variance_groups(einops.rearrange(returns, "(g n) -> g n", g=config.num_groups))
+        informative = adv.nonzero_variance_groups(by_group(returns, config.num_groups))
         weight = einops.repeat(informative, "g -> (g n) 1", n=config.group_size) if config.filter_zero_variance else 1.0
         # episodes are the unit of minibatching: [T, B] -> B episodes of T steps
         episodes = (*jax.tree.map(by_episode, (traj.obs, traj.action, traj.log_prob)), advantage,
