@@ -12,6 +12,7 @@ initial policy's, to follow
 proxy's errors. For best-of-n sampling the KL is known in closed form, ``log n - (n - 1) / n``.
 
 * ``best_of_n_kl``, ``kl_distance``: the x axis;
+* ``best_of_n_estimate``: the expected score of best-of-n from a pool of samples (unbiased);
 * ``gold_best_of_n``, ``gold_rl``: the two functional forms;
 * ``fit_gold_curve``: least-squares ``alpha``, ``beta`` of either form, as a ``GoldFit`` (its
   ``peak()``: where the fitted gold reward is largest, and how large).
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from scipy import special
 
 FORMS = ("best_of_n", "rl")
 
@@ -76,6 +78,34 @@ def _distances(d, name: str = "d") -> np.ndarray:
     if np.any(d < 0):
         raise ValueError(f"{name} (sqrt KL) must be >= 0, got min {d.min()!r}")
     return d
+
+
+def best_of_n_estimate(proxy, values, n: int) -> np.ndarray:
+    """The expected ``values`` of the sample that best-of-``n`` picks by ``proxy``, estimated
+    without bias from a pool of ``M >= n`` samples per prompt (Nakano et al. 2021, WebGPT, App. I;
+    the estimator Gao et al. 2023 use for their best-of-n curves):
+
+      E[values of best-of-n] = sum_i  C(i - 1, n - 1) / C(M, n)  values_(i)
+
+    with the pool sorted by ``proxy`` ascending (``values_(i)`` the value of the ``i``-th lowest): the
+    ``i``-th sample is the best of a uniformly drawn ``n``-subset exactly when the subset holds it
+    and ``n - 1`` of the ``i - 1`` below it. Ties in ``proxy`` are broken by position (stable sort).
+
+    Args: ``proxy`` and ``values`` ``[..., M]`` (one pool per leading index, e.g. per prompt), ``n``
+    in ``1..M``. Returns ``[...]``: per pool; average over prompts for the policy's expectation.
+    """
+    proxy, values = np.asarray(proxy, np.float64), np.asarray(values, np.float64)
+    if proxy.shape != values.shape or proxy.ndim < 1:
+        raise ValueError(f"proxy and values must have one shape [..., M], got {proxy.shape} and {values.shape}")
+    pool = proxy.shape[-1]
+    if not isinstance(n, (int, np.integer)) or not 1 <= n <= pool:
+        raise ValueError(f"best-of-n from a pool of {pool} samples needs a whole n in 1..{pool}, got n = {n!r}")
+    order = np.argsort(proxy, axis=-1, kind="stable")
+    ranked = np.take_along_axis(values, order, axis=-1)
+    i = np.arange(1, pool + 1)
+    log_weight = np.where(i >= n, special.gammaln(i) - special.gammaln(n) - special.gammaln(np.maximum(i - n + 1, 1)), -np.inf)
+    log_weight = log_weight - (special.gammaln(pool + 1) - special.gammaln(n + 1) - special.gammaln(pool - n + 1))
+    return ranked @ np.exp(log_weight)
 
 
 def gold_best_of_n(d, alpha, beta) -> np.ndarray:

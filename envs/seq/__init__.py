@@ -14,7 +14,7 @@ difficulty. A task of your own: subclass ``envs.seq.Task`` and ``register_task("
 from __future__ import annotations
 
 from envs.registry import register
-from envs.seq.env import SequenceEnv, TokenBuffer
+from envs.seq.env import SequenceEnv, TokenBuffer, sample_completions
 from envs.seq.tasks import (
     EOS,
     PAD,
@@ -29,7 +29,7 @@ from envs.seq.tasks import (
 
 __all__ = [
     "EOS", "PAD", "Addition", "Chain", "LengthProxyAddition", "SequenceEnv", "Sort", "Task", "TokenBuffer",
-    "completion_length", "digits_of", "register_task",
+    "completion_length", "digits_of", "register_task", "sample_completions",
 ]
 
 

@@ -73,3 +73,25 @@ class SequenceEnv(Env):
         """The prompt and what has been emitted, e.g. ``"12+34=64$"``."""
         buffer = state.pipeline_state
         return self.task.decode(buffer.prompt) + self.task.decode(buffer.completion)
+
+
+def sample_completions(policy_logits, params, task: Task, prompts: jax.Array, key: jax.Array,
+                       temperature: float = 1.0) -> jax.Array:
+    """Completions ``[B, L]`` of ``prompts [B, P]`` sampled token by token from
+    ``policy_logits(params, obs)``, as ``envs.seq.SequenceEnv`` runs an episode: the observation is
+    ``prompt ++ completion so far`` (PAD after it), action ``a`` emits token ``a + 1``, and the
+    completion ends at EOS (PAD after it) or when it fills ``task.completion_length``. The samples
+    of best-of-n and of a reward model's comparisons, outside an RL rollout."""
+    batch, length = prompts.shape[0], task.completion_length
+
+    def step(carry, t_key):
+        completion, ended = carry
+        t, k = t_key
+        obs = jnp.concatenate([prompts, completion], axis=-1).astype(jnp.float32)
+        token = jax.random.categorical(k, policy_logits(params, obs) / temperature).astype(jnp.int32) + 1
+        token = jnp.where(ended, 0, token)  # PAD after the end
+        return (completion.at[:, t].set(token), ended | (token == EOS)), None
+
+    start = (jnp.zeros((batch, length), jnp.int32), jnp.zeros((batch,), bool))
+    (completion, _), _ = jax.lax.scan(step, start, (jnp.arange(length), jax.random.split(key, length)))
+    return completion

@@ -54,6 +54,7 @@ from jrew.algos.losses import (
     adam,
     aggregate,
     clipped_surrogate,
+    k3_kl,
     kl_estimate,
     trajectory_preference_loss,
 )
@@ -364,6 +365,9 @@ class PG(base.Learner):
             state.params, state.opt_state, episodes, epoch_key, config.num_epochs, config.num_minibatches,
         )
         metrics.update(data.metrics)
+        # KL(pi || pi_ref) of the sampling policy per completion (Gao et al.'s d^2): the per-token
+        # conditional KLs' unbiased k3 estimates, summed over each completion's tokens
+        metrics["kl_per_completion"] = jnp.mean(jnp.sum(k3_kl(ref_log_prob - traj.log_prob) * mask, axis=0))
         metrics["zero_variance_groups"] = 1.0 - informative.mean()
         if config.estimator == "tp_grpo":
             metrics["turning_points"] = jnp.sum(turning * by_episode(mask)) / B  # per episode
