@@ -96,16 +96,22 @@ def write(rows: list[dict], results: dict[str, jrew.RunResult], metric: str, tit
     """``<name>.json`` (``{"meta", "rows"}``), ``<name>.csv`` (one row per method) and ``<name>.png``
     (``metric`` vs env steps). The meta holds the provenance (command, commit, time), each method's
     seeds and ``settings`` (the script's arguments: ``vars(args)``)."""
-    write_json(out / f"{name}.json", rows, seeds={method: list(result.seeds) for method, result in results.items()},
-               settings=settings or {}, allow_nan=True)
+    write_rows(rows, out, name, {method: list(result.seeds) for method, result in results.items()}, settings)
+    plot = plot_metric(results, metric, title, out / f"{name}.png")
+    print(f"wrote {out / f'{name}.json'}, {out / f'{name}.csv'}, {plot}")
+
+
+def write_rows(rows: list[dict], out: Path, name: str, seeds: dict[str, list], settings: dict | None = None) -> None:
+    """``write``'s ``<name>.json`` and ``<name>.csv`` without its plot, for results that are not
+    learning curves: ``seeds`` per method, ``settings`` the script's arguments. A row's dict
+    values (``mean_ci``'s) become ``<key>_mean``, ``<key>_ci_low``, ... columns in the CSV."""
+    write_json(out / f"{name}.json", rows, seeds=seeds, settings=settings or {}, allow_nan=True)
     flat = [{k: v for k, v in row.items() if not isinstance(v, (dict, list))} |
             {f"{k}_{s}": x for k, v in row.items() if isinstance(v, dict) for s, x in v.items()} for row in rows]
     with (out / f"{name}.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for row in flat for k in row)))
         writer.writeheader()
         writer.writerows(flat)
-    plot = plot_metric(results, metric, title, out / f"{name}.png")
-    print(f"wrote {out / f'{name}.json'}, {out / f'{name}.csv'}, {plot}")
 
 
 def plot_metric(results: dict[str, jrew.RunResult], metric: str, title: str, path: Path) -> Path:
