@@ -340,6 +340,33 @@ def non_dominated(scores: jax.Array) -> jax.Array:
     return ~jnp.any(dominated_by, axis=-1)
 
 
+def decoupled_normalized_advantages(components: jax.Array, weights, normalize_std: bool = True,
+                                    eps: float = 1e-6) -> jax.Array:
+    """Group reward-decoupled normalization (GDPO: Liu et al. 2026, "GDPO: Group reward-Decoupled
+    Normalization Policy Optimization for Multi-reward RL Optimization", arXiv:2601.05242;
+    ``apply_gdpo`` in NVlabs/GDPO's TRL trainer): each reward component is normalized within its
+    group as GRPO normalizes the return, the normalized components are weighted and summed, and
+    the sum is whitened over the whole batch,
+
+      A_ik = (R_ik - mean_g R_k) / (std_g R_k + eps)          (``grpo_advantages``, per component k)
+      S_i  = sum_k w_k A_ik
+      A_i  = (S_i - mean_B S) / (std_B S + eps)                (over every sample of every group)
+
+    so that no component's scale decides the sum, and the advantage's scale does not grow with
+    the number of components. Without ``normalize_std`` the first step only centres (the batch
+    step still whitens). A component constant within a group contributes 0 there. Population
+    stds, as ``grpo_advantages`` (GDPO's code takes torch's unbiased std and eps 1e-4).
+
+    Args: ``components [N, G, K]`` (``N`` groups of ``G`` samples, ``K`` components), ``weights
+    [K]``. Returns ``[N, G]``.
+    """
+    chex.assert_rank(components, 3)
+    per_component = jnp.moveaxis(components, -1, 0).reshape(-1, components.shape[1])  # [(K N), G]
+    normalized = grpo_advantages(per_component, normalize_std).reshape(components.shape[-1], *components.shape[:2])
+    summed = jnp.einsum("k,kng->ng", jnp.asarray(weights, components.dtype), normalized)
+    return (summed - summed.mean()) / (summed.std() + eps)
+
+
 def combine_advantages(extrinsic: jax.Array, intrinsic: jax.Array, extrinsic_coef=2.0, intrinsic_coef=1.0) -> jax.Array:
     """``c_E A_E + c_I A_I`` from two critics with separate discounts (Burda et al. 2019, RND, Sec. 2.3;
     their defaults c_E = 2, c_I = 1)."""

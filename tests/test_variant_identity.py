@@ -35,10 +35,13 @@ VARIED = {
             "gae_lambda": 0.0, "vf_coef": 5.0, "intrinsic_gamma": 0.0, "extrinsic_coef": 0.1, "intrinsic_coef": 10.0},
     "pg": {"learning_rate": 1e-2, "gamma": 0.5, "clip_eps": 0.01, "ent_coef": 0.5, "max_grad_norm": 0.01,
            "kl_coef": 5.0, "turning_point_eta": 3.0, "process_reward_beta": 0.5, "process_reward_weight": 5.0,
-           "process_reward_learning_rate": 1e-1},
+           "process_reward_learning_rate": 1e-1,
+           "reward_weights": ()},  # one per reward component: none here; tests/test_parrot.py varies them
 }
-# no effect with the case's estimator (grpo); tests/test_seq_lab.py varies them with tp_grpo and oprl
-INERT = {"pg": {"turning_point_eta", "process_reward_beta", "process_reward_weight", "process_reward_learning_rate"}}
+# no effect with the case's estimator (grpo) and reward (the env's); tests/test_seq_lab.py varies them with tp_grpo
+# and oprl, tests/test_parrot.py with multi_reward
+INERT = {"pg": {"turning_point_eta", "process_reward_beta", "process_reward_weight", "process_reward_learning_rate",
+                "reward_weights"}}
 CASES = {"ppo": (TINY_PPO, TWO_CRITICS), "pg": (TINY_PG, None)}
 
 

@@ -6,6 +6,7 @@
 | ``seq/sort`` | a digit list -> sorted | per-token process signal |
 | ``seq/chain`` | ``x0 ±d1 ±d2 .. =`` -> each intermediate value | multi-step credit: the outcome checks the last |
 | ``seq/addition_length_proxy`` | addition, paid extra for length | reward hacking: visible vs true |
+| ``seq/addition_components`` | addition, scored by correctness, format and brevity | multi-reward combination (Parrot, GDPO) |
 
 Task kwargs (``--env-kwargs digits=3 base=10``) set the vocabulary (``base``), lengths and
 difficulty. A task of your own: subclass ``envs.seq.Task`` and ``register_task("seq/name", cls)``.
@@ -19,6 +20,7 @@ from envs.seq.tasks import (
     EOS,
     PAD,
     Addition,
+    AdditionComponents,
     Chain,
     LengthProxyAddition,
     Sort,
@@ -28,8 +30,8 @@ from envs.seq.tasks import (
 )
 
 __all__ = [
-    "EOS", "PAD", "Addition", "Chain", "LengthProxyAddition", "SequenceEnv", "Sort", "Task", "TokenBuffer",
-    "completion_length", "digits_of", "register_task", "sample_completions",
+    "EOS", "PAD", "Addition", "AdditionComponents", "Chain", "LengthProxyAddition", "SequenceEnv", "Sort", "Task",
+    "TokenBuffer", "completion_length", "digits_of", "register_task", "sample_completions",
 ]
 
 
@@ -53,3 +55,6 @@ register_task("seq/chain", Chain, "written-out chain of +-d steps mod base; the 
               "kwargs steps (4), base")
 register_task("seq/addition_length_proxy", LengthProxyAddition,
               "addition paid extra for length (visible) vs exact match (true); kwargs length_bonus (3.0), digits")
+register_task("seq/addition_components", AdditionComponents,
+              "addition scored by three components (correctness, format, brevity) vs exact match (true); kwargs "
+              "digits, base, max_length")

@@ -26,12 +26,22 @@ class SequenceEnv(Env):
     the last emitted token, which the token networks (``network="transformer"`` or ``"gru"``) read.
     The final step pays ``task.visible_reward`` and reports ``info["true_reward"] =
     task.true_reward``; metrics: ``process`` (the process signal of the token just emitted),
-    ``unsafe`` and ``length`` (at the final step, 0 before).
+    ``unsafe``, ``length`` and each of ``task.components`` by its name (at the final step, 0
+    before: an episode's sum over its steps is the finished completion's value).
     """
+
+    BUILTIN_METRICS = ("process", "unsafe", "length")
 
     def __init__(self, task: Task, name: str = "seq/task"):
         self.task = task
         self.name = name
+        shapes = jax.eval_shape(task.components, jax.ShapeDtypeStruct((task.prompt_length,), jnp.int32),
+                                jax.ShapeDtypeStruct((task.completion_length,), jnp.int32))
+        self.component_names = tuple(shapes)
+        clash = sorted(set(self.component_names) & set(self.BUILTIN_METRICS))
+        if clash or any(s.shape != () for s in shapes.values()):
+            raise ValueError(f"{type(task).__name__}.components must return scalars named other than the env's own "
+                             f"metrics {self.BUILTIN_METRICS}, got {({k: v.shape for k, v in shapes.items()})}")
 
     @property
     def observation_size(self) -> int:
@@ -51,7 +61,7 @@ class SequenceEnv(Env):
     def reset(self, rng: jax.Array) -> State:
         prompt = self.task.sample_prompt(rng).astype(jnp.int32)
         buffer = TokenBuffer(prompt, jnp.zeros((self.task.completion_length,), jnp.int32), jnp.zeros((), jnp.int32))
-        return initial_state(buffer, self._obs(buffer), ("process", "unsafe", "length"))
+        return initial_state(buffer, self._obs(buffer), self.BUILTIN_METRICS + self.component_names)
 
     def step(self, state: State, action: jax.Array) -> State:
         buffer: TokenBuffer = state.pipeline_state
@@ -65,6 +75,7 @@ class SequenceEnv(Env):
             "process": task.process(prompt, completion)[buffer.length - 1],
             "unsafe": final(task.unsafe(prompt, completion)),
             "length": final(completion_length(completion).astype(jnp.float32)),
+            **{k: final(v) for k, v in task.components(prompt, completion).items()},
         }
         return next_state(state, buffer, self._obs(buffer), final(task.visible_reward(prompt, completion)),
                           final(task.true_reward(prompt, completion)), done, metrics)

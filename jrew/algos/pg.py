@@ -30,6 +30,16 @@ model), and ``kl_coef`` penalizes a ``kl_estimator`` estimate of KL(pi || pi_ref
 loss (``kl_penalty="loss"``, GRPO's k3 term) or in the reward (``"reward"``: each sampled token's
 estimate under the rollout policy is subtracted from its reward, as PPO-RLHF and TRL's RLOO do).
 Dr. GRPO is ``normalize_std=False, loss_aggregation="constant"``.
+
+With several reward components per episode (``reward_components``: env metrics such as a task's
+``components``, each summed over the episode's valid steps like the return), ``multi_reward``
+replaces GRPO's scalar return (``multi_reward_advantages``; ``w`` = ``reward_weights``, vmappable):
+
+* ``weighted_sum``:     GRPO on ``sum_k w_k R_k``
+* ``group_normalized``: each component normalized within its group, weighted, summed, then
+                        normalized over the batch (GDPO; Liu et al. 2026)
+* ``pareto``:           ``weighted_sum``'s advantage on each group's non-dominated samples only; the
+                        dominated ones leave the loss (Parrot's Pareto-optimal selection; Lee et al. 2024)
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ from typing import Any
 import einops
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -59,11 +70,12 @@ from jrew.algos.losses import (
     trajectory_preference_loss,
 )
 from jrew.algos.sgd import epochs_of_minibatches
-from jrew.config import non_negative, positive, require, require_choice, static
+from jrew.config import concrete_values, non_negative, positive, require, require_choice, static
 from jrew.types import EpisodeStats
 
 ESTIMATORS = ("reinforce", "rloo", "grpo", "tempo", "tp_grpo", "oprl")
 KL_PENALTIES = ("loss", "reward")
+MULTI_REWARDS = ("none", "weighted_sum", "group_normalized", "pareto")
 
 
 @struct.dataclass
@@ -112,6 +124,14 @@ class PGConfig(base.LearnerConfig):
     """oprl: Adam step size of the process reward model (vmappable)"""
     process_reward_steps: int = static(1)
     """oprl: process reward model updates per policy update, on the whole batch"""
+    multi_reward: str = static("none")
+    """none (the env's reward), or how grpo combines ``reward_components``: weighted_sum, group_normalized
+    (GDPO) or pareto (Parrot's non-dominated selection)"""
+    reward_components: tuple[str, ...] = static(())
+    """multi_reward: the env metrics that are the reward components (larger is better), e.g. correctness format
+    brevity on seq/addition_components"""
+    reward_weights: tuple[float, ...] = ()
+    """multi_reward: one weight >= 0 per component (vmappable); 0 leaves a component out"""
 
     def __post_init__(self):
         super().__post_init__()
@@ -129,6 +149,7 @@ class PGConfig(base.LearnerConfig):
         if self.estimator == "tp_grpo" and self.kl_penalty == "reward" and self.kl_coef > 0:
             raise ValueError("tp_grpo scores prefixes by replaying them on the env's reward, which a KL penalty in the "
                              "reward would not reach: use kl_penalty='loss'")
+        check_multi_reward(self)
 
     @property
     def batch_episodes(self) -> int:
@@ -137,6 +158,39 @@ class PGConfig(base.LearnerConfig):
     @property
     def steps_per_update(self) -> int:
         return self.batch_episodes * self.num_steps
+
+
+def check_multi_reward(config: PGConfig) -> None:
+    """``multi_reward``'s settings agree: components and one weight >= 0 each (some > 0), with grpo and
+    the KL penalty in the loss; none of them without ``multi_reward``."""
+    require_choice("multi_reward", config.multi_reward, MULTI_REWARDS)
+    names, weights = config.reward_components, config.reward_weights
+    # an empty reward_weights is a leaf to some tree walkers (Orbax's), which rebuild the config with
+    # their own object there: only a tuple or a list is the user's
+    given = isinstance(weights, (tuple, list)) and len(weights) > 0
+    if config.multi_reward == "none":
+        if names or given:
+            raise ValueError(f"reward_components {names} and reward_weights {weights} are read only by multi_reward: "
+                             f"set multi_reward to one of {MULTI_REWARDS[1:]}")
+        return
+    if not isinstance(names, tuple) or not names or len(set(names)) != len(names) or not all(
+            isinstance(n, str) and n for n in names):
+        raise ValueError(f"multi_reward={config.multi_reward!r} needs a tuple of distinct reward_components (env "
+                         f"metric names), got {names!r}")
+    if not isinstance(weights, tuple) or len(weights) != len(names):
+        raise ValueError(f"reward_weights must be a tuple of one weight per reward component ({len(names)}: "
+                         f"{', '.join(names)}), got {weights!r}")
+    for name, w in zip(names, weights):
+        require(f"reward_weights[{name}]", w, lambda a: np.isfinite(a) & (a >= 0), "finite and >= 0")
+    values = [concrete_values(w) for w in weights]
+    if all(v is not None for v in values) and not np.all(np.sum([v > 0 for v in values], axis=0) > 0):
+        raise ValueError(f"reward_weights must have a weight > 0, got {weights}")
+    if config.estimator != "grpo":
+        raise ValueError(f"multi_reward={config.multi_reward!r} replaces grpo's group advantage: it needs "
+                         f"estimator='grpo', got {config.estimator!r}")
+    if config.kl_penalty == "reward":
+        raise ValueError(f"multi_reward={config.multi_reward!r} combines the env's reward components, which a KL "
+                         "penalty in the reward would not reach: use kl_penalty='loss'")
 
 
 class PGState(struct.PyTreeNode):
@@ -194,6 +248,49 @@ def group_advantages(returns: jax.Array, config: PGConfig, tokens: jax.Array, ma
     return per_token(adv.grpo_advantages(grouped, config.normalize_std).reshape(-1))
 
 
+def component_returns(env_metrics: dict, names: tuple[str, ...], mask: jax.Array, gamma) -> jax.Array:
+    """``R [B, K]``: each env slot's discounted return of each reward component ``names[k]`` (an env
+    metric ``[T, B]``), counted over its valid steps like the reward's (``episode_returns``)."""
+    return jnp.stack([episode_returns(env_metrics[name], mask, gamma) for name in names], axis=-1)
+
+
+def multi_reward_advantages(components: jax.Array, weights, config: PGConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Episode advantages ``[B]``, loss weights ``keep [B]`` and the groups with a signal ``[num_groups]``
+    from ``K`` reward components ``R [B, K]`` (group-major) and their weights ``w [K]``, as
+    ``config.multi_reward`` combines them (``A = grpo(x)`` is ``grpo_advantages`` within each group,
+    its std division as ``normalize_std`` says):
+
+    * ``weighted_sum``:     ``A_i = grpo(sum_k w_k R_ik)``, every sample kept
+    * ``group_normalized``: ``A_i = whiten_B(sum_k w_k grpo(R_k)_i)``, every sample kept (GDPO, Liu et al.
+      2026, arXiv:2601.05242; ``advantages.decoupled_normalized_advantages``)
+    * ``pareto``:           ``weighted_sum``'s ``A_i`` and ``keep_i = 1`` for the samples no other sample of
+      their group Pareto-dominates on ``w ⊙ R`` (Parrot, Lee et al. 2024, arXiv:2401.05675;
+      ``advantages.non_dominated``), ``keep_i = 0`` for the dominated ones
+
+    The selection runs per group, where samples share a prompt: samples of different prompts
+    are not comparable (a hard prompt's best answer would be dominated by an easy prompt's).
+    The group's statistics (mean, std) count all its samples, so a kept sample's advantage says
+    how much better than the policy's average on its prompt it is; a group of one kept sample
+    still learns from it. A weight of 0 leaves its component out of the selection too. A group
+    has a signal when a weighted component (group_normalized) or the weighted sum (the others)
+    varies in it (``advantages.nonzero_variance_groups``).
+    """
+    grouped = by_group(components, config.num_groups)  # [G, n, K]
+    weighted = grouped * jnp.asarray(weights, components.dtype)
+    keep = jnp.ones(grouped.shape[:2], components.dtype)
+    if config.multi_reward == "group_normalized":
+        advantage = adv.decoupled_normalized_advantages(grouped, weights, config.normalize_std)
+        per_component = einops.rearrange(weighted, "g n k -> (k g) n")
+        informative = einops.reduce(adv.nonzero_variance_groups(per_component), "(k g) -> g", "max", g=config.num_groups)
+    else:
+        score = weighted.sum(axis=-1)  # [G, n]
+        advantage = adv.grpo_advantages(score, config.normalize_std)
+        informative = adv.nonzero_variance_groups(score)
+        if config.multi_reward == "pareto":
+            keep = adv.non_dominated(weighted).astype(components.dtype)
+    return advantage.reshape(-1), keep.reshape(-1), informative
+
+
 def prefix_returns(env: envs.Env, greedy_action, start: envs.State, actions: jax.Array, gamma) -> jax.Array:
     """``R [B, T + 1]``: for each prefix length ``k = 0 .. T``, the return of the episode that starts
     from ``start`` (batched ``[B]``), takes the recorded ``actions [T, B]`` (env actions) for its
@@ -232,6 +329,17 @@ def check_episode_limit(env: envs.Env, config: PGConfig) -> None:
             f"num_steps ({config.num_steps}) is shorter than the episode limit of {config.env} ({limit}): "
             f"episodes would be cut. Set num_steps >= {limit}, or episode_length <= {config.num_steps}"
         )
+
+
+def check_reward_components(env: envs.Env, config: PGConfig) -> None:
+    """Each of ``reward_components`` is a metric the env reports."""
+    if not config.reward_components:
+        return
+    reported = jax.eval_shape(env.reset, jax.random.PRNGKey(0)).metrics
+    missing = [name for name in config.reward_components if name not in reported]
+    if missing:
+        raise ValueError(f"reward_components {missing} are not metrics of {config.env}; it reports "
+                         f"{', '.join(sorted(reported)) or 'none'}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,10 +460,16 @@ class PG(base.Learner):
             outcomes = episode_returns(traj.reward, mask, 1.0)  # preferences: the reward itself, not its KL term
             advantage, model, prm_metrics = self.process_reward_advantages(
                 state, cfg, *jax.tree.map(by_episode, (traj.obs, traj.action, traj.log_prob, mask)), returns, outcomes)
-        else:
+        elif config.multi_reward == "none":
             advantage = group_advantages(returns, config, by_episode(traj.action), by_episode(mask))  # [B, T]
         informative = adv.nonzero_variance_groups(by_group(returns, config.num_groups))
+        keep = 1.0
+        if config.multi_reward != "none":  # the components' combination replaces the return's advantage
+            components = component_returns(traj.env_metrics, config.reward_components, mask, cfg.gamma)  # [B, K]
+            advantage, keep, informative = multi_reward_advantages(components, cfg.reward_weights, config)
+            advantage, keep = jnp.broadcast_to(advantage[:, None], (B, T)), keep[:, None]
         weight = einops.repeat(informative, "g -> (g n) 1", n=config.group_size) if config.filter_zero_variance else 1.0
+        weight = weight * keep  # pareto: a dominated sample leaves the loss and all its statistics
         # episodes are the unit of minibatching: [T, B] -> B episodes of T steps
         episodes = (*jax.tree.map(by_episode, (traj.obs, traj.action, traj.log_prob)), advantage,
                     by_episode(mask) * weight,
@@ -375,6 +489,10 @@ class PG(base.Learner):
             metrics["replay_error"] = jnp.max(jnp.abs(replayed - returns))
         if config.estimator == "oprl":  # before this update's steps: how well pi_phi ranks fresh samples
             metrics.update(prm_metrics)
+        if config.multi_reward != "none":  # each component per episode (undiscounted), over all samples
+            totals = component_returns(traj.env_metrics, config.reward_components, mask, 1.0).mean(axis=0)
+            metrics.update({f"component/{name}": totals[k] for k, name in enumerate(config.reward_components)})
+            metrics["kept_share"] = jnp.mean(keep)
         new_state = state.replace(
             params=params, opt_state=opt_state, episode_stats=data.episode_stats, reward_state=data.reward_state,
             key=key, update_step=state.update_step + 1,
@@ -389,9 +507,14 @@ def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> bas
     if config.estimator == "tp_grpo" and reward is not None and reward.name != "identity":
         raise ValueError(f"tp_grpo scores each prefix by replaying it on the env's own reward; a reward pipeline "
                          f"({reward.name}) would be skipped there. Use another estimator with a pipeline")
+    if config.multi_reward != "none" and reward is not None and reward.name != "identity":
+        raise ValueError(f"multi_reward={config.multi_reward!r} reads the reward components from the env's metrics; "
+                         f"a reward pipeline ({reward.name}) shapes only the env's reward and would be skipped. Shape "
+                         "the components in the env, or combine them in the pipeline (weighted_sum) with multi_reward='none'")
     reward, streams = base.pipeline(config, reward, "pg")
     env, dist, spec = base.setup(config, config.batch_episodes)
     check_episode_limit(env, config)
+    check_reward_components(env, config)
     network = base.actor_critic(config, dist)
     learner = PG(config, env, dist, spec, network, reward, streams)
     act = base.acting(dist, lambda state, obs: learner.policy_head(state.params, obs))
