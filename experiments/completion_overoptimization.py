@@ -74,16 +74,15 @@ def reference_policy(config: pg.PGConfig):
     return trainer.env.unwrapped.task, learner.policy_head, state.reference_params, learner.spec
 
 
-def best_of_n_curves(rm, rm_states, task, policy_logits, params, spec, ns, prompts: int, pool: int, key):
+def best_of_n_curves(rm, rm_states, task, sample, spec, ns, prompts: int, pool: int, key):
     """Per seed ``[S, len(ns)]``: the gold and proxy (the aggregate each model pays, before any
-    bound) of best-of-n by each seed's proxy, from ``pool`` fresh reference samples per prompt; and
-    the proxy's held-out accuracy on pairs of those samples."""
+    bound) of best-of-n by each seed's proxy, from ``pool`` fresh reference samples per prompt
+    (``sample(prompts, key) -> completions``); and the proxy's held-out accuracy on pairs of them."""
     static = dict(rm.static)
     net = completions.reward_network(static["kind"], int(spec.action_space.n) + 1, static["width"], static["depth"],
                                      static["heads"])
     gold_curves, proxy_curves, accuracy = [], [], []
     seed_keys = jax.random.split(key, jax.tree.leaves(rm_states)[0].shape[0])
-    sample = jax.jit(lambda p, k: envs.seq.sample_completions(policy_logits, params, task, p, k))
     for s, k in enumerate(seed_keys):
         k_prompt, k_sample = jax.random.split(k)
         batch = jax.vmap(task.sample_prompt)(jax.random.split(k_prompt, prompts)).astype(jnp.int32)
@@ -91,10 +90,9 @@ def best_of_n_curves(rm, rm_states, task, policy_logits, params, spec, ns, promp
         done = sample(batch, k_sample)
         tokens = completions.completion_tokens(batch, done)
         state = jax.tree.map(lambda x, s=s: x[s], rm_states)
-        members = completions.ensemble_scores(net, state["params"], tokens)
-        members = (members - state["mean"][:, None]) / state["std"][:, None]
-        lam = float(rm.hparams["conservative_lambda"])
-        proxy = np.asarray(completions.aggregate(members, static["aggregate_by"], lam)).reshape(prompts, pool)
+        _, proxy = completions.proxy_scores(net, state, tokens, static["aggregate_by"],
+                                            rm.hparams["conservative_lambda"])
+        proxy = np.asarray(proxy).reshape(prompts, pool)
         gold = np.asarray(completions.gold_rewards(task, batch, done)).reshape(prompts, pool)
         gold_curves.append([overopt.best_of_n_estimate(proxy, gold, n).mean() for n in ns])
         proxy_curves.append([overopt.best_of_n_estimate(proxy, proxy, n).mean() for n in ns])
@@ -183,6 +181,7 @@ def main() -> None:
 
     config = seq_lab.lab_config("addition", args.updates, args)
     task, policy_logits, reference, spec = reference_policy(config)
+    sample = jax.jit(lambda p, k: envs.seq.sample_completions(policy_logits, reference, task, p, k))  # compiled once
     ns = [n for n in 2 ** np.arange(int(np.log2(args.pool))) if n <= args.pool // 2]
     bon_d = overopt.kl_distance(overopt.best_of_n_kl(np.array(ns)))
     rows, fits, curves, results = [], {}, {}, {}
@@ -208,7 +207,7 @@ def main() -> None:
             rm_states = jax.tree.map(lambda x: x[: args.seeds], result.state.reward_state)  # variant 0: each seed's proxy
             rm_states = rm_states[0] if isinstance(rm_states, (list, tuple)) else rm_states
             bon_gold, bon_proxy, accuracy = best_of_n_curves(
-                rm, rm_states, task, policy_logits, reference, spec, ns, args.bon_prompts, args.pool,
+                rm, rm_states, task, sample, spec, ns, args.bon_prompts, args.pool,
                 jax.random.PRNGKey(2000 + labels))
             curves[("bon", labels, name)] = (np.broadcast_to(bon_d, bon_gold.shape), bon_gold, bon_proxy)
             fits[f"bon {label}"] = bootstrap_fit(np.broadcast_to(bon_d, bon_gold.shape),

@@ -91,6 +91,16 @@ def ensemble_scores(net: TokenHead, params, tokens: jax.Array) -> jax.Array:
     return jax.vmap(lambda p: net.apply(p, tokens)[..., 0])(params)
 
 
+def proxy_scores(net: TokenHead, state, tokens: jax.Array, aggregate_by: str, conservative_lambda) -> tuple:
+    """A trained ``completion_reward_model`` state's scores of token buffers ``[..., N]``: every
+    member's, normalized on the reference's samples ``[K, ...]``, and their aggregate ``[...]``
+    (before any bound)."""
+    members = ensemble_scores(net, state["params"], tokens)
+    shape = (-1,) + (1,) * (members.ndim - 1)
+    members = (members - state["mean"].reshape(shape)) / state["std"].reshape(shape)
+    return members, aggregate(members, aggregate_by, conservative_lambda)
+
+
 def train_reward_model(net: TokenHead, trained: learned.Trained, tokens: jax.Array, label: jax.Array, key: jax.Array,
                        steps: int, learning_rate, minibatch_pairs: int) -> tuple[learned.Trained, jax.Array]:
     """``steps`` Adam steps of the Bradley–Terry loss (``bradley_terry_loss``) of each ensemble
@@ -208,9 +218,7 @@ def completion_reward_model(
     def apply(hp, state, batch):
         rollout = batch.rollout
         net = network(learned.spec_of(batch))
-        members = ensemble_scores(net, state["params"], rollout.next_obs)  # [K, T, B]
-        members = (members - state["mean"][:, None, None]) / state["std"][:, None, None]
-        score = aggregate(members, aggregate_by, hp["conservative_lambda"])
+        members, score = proxy_scores(net, state, rollout.next_obs, aggregate_by, hp["conservative_lambda"])  # [K, T, B]
         if bound == "par":
             score = jax.nn.sigmoid(score / hp["par_temperature"])
         elif bound == "clip":
