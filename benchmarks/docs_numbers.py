@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import posixpath
 import re
 import sys
@@ -856,6 +857,112 @@ def seq_lab(path: str) -> str:
     return table(header, rows)
 
 
+def mean_ci_cell(stat: dict, digits: int, strong: bool = False, signed_mean: bool = False) -> str:
+    """A ``compare.mean_ci`` dict as ``mean [low, high]``."""
+    mean = signed(stat["mean"], digits) if signed_mean else num(stat["mean"], digits)
+    return ci(bold(mean, strong), num(stat["ci_low"], digits), num(stat["ci_high"], digits))
+
+
+PLURALISM_TYPES = ("complete", "short")
+
+
+def pluralism(path: str) -> str:
+    """``experiments/pluralism.py``, two tables, mean [95% CI] over seeds: per-type preference
+    accuracy on new users; the per-type true return of each model's best-of-n policy conditioned on
+    the user, between the reference (a uniform pick) and the oracle (the type's own gold picks).
+    Bold: per column, the one model strictly best at the printed precision."""
+    data = read_json(path, rows=True)
+    n = read_json(path)["meta"]["settings"]["bon_n"]
+
+    def block(columns: list[str], digits: int, header: list[str], extra: list[list[str]] = ()) -> str:
+        best = {c: unique_best([num(r[c]["mean"], digits) for r in data], as_float) for c in columns}
+        rows = [[r["label"]] + [mean_ci_cell(r[c], digits, i == best[c]) for c in columns] for i, r in enumerate(data)]
+        return table(header, [*rows, *extra])
+
+    accuracy = block([f"accuracy_{t}" for t in PLURALISM_TYPES] + ["accuracy_worst_type"], 3,
+                     ["model"] + [f"{t} users" for t in PLURALISM_TYPES] + ["worst type"])
+    returns = [f"best_of_n_return_{t}" for t in PLURALISM_TYPES]
+    shares = [f"best_of_n_gain_share_{t}" for t in PLURALISM_TYPES]
+    bounds = [[label] + [mean_ci_cell(data[0][f"{key}_return_{t}"], 2) for t in PLURALISM_TYPES] + [DASH, DASH]
+              for key, label in (("reference", "reference (a uniform pick)"), ("oracle", "oracle (the type's gold picks)"))]
+    best_of_n = block(returns + shares, 2,
+                      [f"best-of-{n} policy"] + [f"true return, {t} users" for t in PLURALISM_TYPES]
+                      + [f"share of the oracle's gain, {t} users" for t in PLURALISM_TYPES], bounds)
+    return f"Preference accuracy on new users' fresh pairs:\n\n{accuracy}\n\nPolicies conditioned on the user " \
+           f"(best-of-{n} reference candidates by the model's reward for that user):\n\n{best_of_n}"
+
+
+PARROT_LABELS = {"weighted_sum": "weighted sum (GRPO on `Σ w_k R_k`)",
+                 "group_normalized": "per-component group normalization (GDPO)",
+                 "pareto": "Pareto selection per group (Parrot)"}
+PARROT_COMPONENTS = ("correctness", "format", "brevity")
+
+
+def parrot(path: str) -> str:
+    """``experiments/parrot.py``: per combination, the true objective (exact match) and each reward
+    component at the end (start → end, end with its 95% CI over seeds), the share of samples in
+    the loss and the KL to the reference. Bold: per column of final values, the one method strictly
+    best at the printed precision."""
+    data = read_json(path, rows=True)
+    columns = ["final_accuracy"] + [f"final_{c}" for c in PARROT_COMPONENTS]
+    best = {c: unique_best([num(r[c]["mean"], 3) for r in data], as_float) for c in columns}
+    rows = []
+    for i, r in enumerate(data):
+        cells = [f"{num(r['initial' + c[5:]]['mean'], 3)} → {mean_ci_cell(r[c], 3, i == best[c])}" for c in columns]
+        rows.append([PARROT_LABELS.get(r["method"], r["method"]), *cells, mean_ci_cell(r["final_length"], 2),
+                     num(r["final_kept_share"]["mean"], 2), num(r["final_kl"]["mean"], 3)])
+    return table(["method", "exact match (true)", *PARROT_COMPONENTS, "tokens per completion", "share of samples kept",
+                  "KL to reference (per token)"], rows)
+
+
+def _interval(stat: dict, digits: int) -> str:
+    """A ``{"low", "high"}`` CI as ``[low, high]`` (– where the bootstrap found none)."""
+    low, high = stat["low"], stat["high"]
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return DASH
+    return f"[{num(low, digits)}, {num(high, digits)}]"
+
+
+def completion_overoptimization(path: str) -> str:
+    """``experiments/completion_overoptimization.py``, three tables: best-of-n's gold (exact match)
+    against n per proxy, mean [95% CI] over seeds at its peak n; Gao et al.'s fits (alpha, beta,
+    r², the fitted peak d*, with bootstrap CIs over seeds); RL per KL coefficient and mitigation.
+    Bold: in the best-of-n table, each row's highest gold; in the RL table, the highest final gold."""
+    data = read_json(path, rows=True)
+    ns = read_json(path)["meta"]["settings"]["bon_n"]
+    bon = [r for r in data if r["kind"] == "bon"]
+    rows = []
+    for r in bon:
+        golds = [num(r[f"gold_n{n}"]["mean"], 3) for n in ns]
+        top = unique_best(golds, as_float)
+        cells = [mean_ci_cell(r[f"gold_n{n}"], 3, True) if i == top else golds[i] for i, n in enumerate(ns)]
+        rows.append([r["label"], mean_ci_cell(r["rm_accuracy"], 2), *cells])
+    best_of_n = table(["proxy (labels, model)", "held-out accuracy", *[f"n = {n}" for n in ns]], rows)
+
+    fits = []
+    for r in (r for r in data if r["kind"] == "fit"):
+        kind, _, label = r["label"].partition(" ")
+        peak = DASH if r["peak_d"] is None else f"{num(r['peak_d'], 2)} {_interval(r['peak_d_ci'], 2)}"
+        gain = DASH if r["peak_gold_gain"] is None else signed(r["peak_gold_gain"], 3)
+        fits.append(["best-of-n" if kind == "bon" else "RL, KL coef 0", label,
+                     f"{signed(r['alpha'], 3)} {_interval(r['alpha_ci'], 3)}",
+                     f"{signed(r['beta'], 3)} {_interval(r['beta_ci'], 3)}", num(r["r2"], 2), peak, gain,
+                     num(r["d_max_measured"], 2)])
+    fit_table = table(["optimization", "proxy", "α [95% CI]", "β [95% CI]", "r²", "fitted peak d* [95% CI]",
+                       "fitted gold gain at d*", "largest d measured"], fits)
+
+    rl = [r for r in data if r["kind"] == "rl"]
+    finals = [num(r["final_gold"]["mean"], 3) for r in rl]
+    top = unique_best(finals, as_float)
+    rl_rows = [[r["label"], num(r["kl_coef"], 2), num(r["initial_gold"]["mean"], 3), mean_ci_cell(r["peak_gold"], 3),
+                mean_ci_cell(r["final_gold"], 3, i == top), mean_ci_cell(r["final_proxy"], 2),
+                mean_ci_cell(r["final_d"], 2), num(r["final_length"]["mean"], 2)] for i, r in enumerate(rl)]
+    rl_table = table(["proxy (labels, model)", "KL coef", "gold at start", "peak gold (best update)", "final gold",
+                      "final proxy", "final d", "final tokens"], rl_rows)
+    return (f"Best-of-n, gold by n:\n\n{best_of_n}\n\nGao et al.'s forms fitted to the seed-mean gold gain "
+            f"over the reference:\n\n{fit_table}\n\nRL (GRPO) on the proxy:\n\n{rl_table}")
+
+
 def seq_throughput(path: str) -> str:
     """``benchmarks/seq_throughput.py``: tokens/s of the task envs alone, of sampling completions and
     of whole GRPO updates, per task and token network, with the compile times."""
@@ -928,6 +1035,10 @@ BLOCKS: dict[str, Block] = {
     "seq-lab-proxy": Block(seq_lab, ("experiments/results/seq_lab_addition_length_proxy.json",)),
     "seq-throughput": Block(seq_throughput, ("benchmarks/results/seq_throughput.json",)),
     "mutants": Block(mutants, ("benchmarks/results/mutants.json",)),
+    "pluralism": Block(pluralism, ("experiments/results/pluralism.json",)),
+    "parrot": Block(parrot, ("experiments/results/parrot_addition_components.json",)),
+    "completion-overoptimization": Block(completion_overoptimization,
+                                         ("experiments/results/completion_overoptimization_steps.json",)),
 }
 
 

@@ -65,15 +65,6 @@ MITIGATIONS = {  # label -> completion_reward_model settings
 }
 
 
-def reference_policy(config: pg.PGConfig):
-    """``(task, policy_logits, params, spec)``: the lab's reference model (its SFT inside ``init``,
-    the same for every seed), how to run it, and the env batch's spec."""
-    trainer = pg.make(config)
-    learner = trainer.update.__self__
-    state = jax.jit(trainer.init)(jax.random.PRNGKey(0))
-    return trainer.env.unwrapped.task, learner.policy_head, state.reference_params, learner.spec
-
-
 def best_of_n_curves(rm, rm_states, task, sample, spec, ns, prompts: int, pool: int, key):
     """Per seed ``[S, len(ns)]``: the gold and proxy (the aggregate each model pays, before any
     bound) of best-of-n by each seed's proxy, from ``pool`` fresh reference samples per prompt
@@ -180,7 +171,7 @@ def main() -> None:
     started = time.time()
 
     config = seq_lab.lab_config("addition", args.updates, args)
-    task, policy_logits, reference, spec = reference_policy(config)
+    task, policy_logits, reference, spec = pg.reference_policy(config)
     sample = jax.jit(lambda p, k: envs.seq.sample_completions(policy_logits, reference, task, p, k))  # compiled once
     ns = [n for n in 2 ** np.arange(int(np.log2(args.pool))) if n <= args.pool // 2]
     bon_d = overopt.kl_distance(overopt.best_of_n_kl(np.array(ns)))

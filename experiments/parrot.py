@@ -34,7 +34,7 @@ from pathlib import Path
 
 import method_comparison as compare
 import numpy as np
-from seq_lab import METHODS, lab_config
+from seq_lab import METHODS, lab_config, train_methods
 
 import envs
 import jrew
@@ -97,11 +97,7 @@ def main() -> None:
 
     configs = method_configs(parrot_config(args.updates, args), args.methods, tuple(args.weights))
     started = time.time()
-    results = {}
-    for method, config in configs.items():
-        print(f"[{method}] weights {dict(zip(COMPONENTS, args.weights))}", flush=True)
-        run_dir = None if args.run_dir is None else args.run_dir / method
-        results[method] = jrew.train(config, seeds=args.seeds, run_dir=run_dir)
+    results = train_methods(configs, args.seeds, args.run_dir, lambda m: f"weights {dict(zip(COMPONENTS, args.weights))}")
     rows = [summarize(m, r) for m, r in results.items()]
     for row in rows:
         acc = row["final_accuracy"]

@@ -30,8 +30,18 @@ Scored on ``--test-users-per-type`` new users per type, each with ``--context`` 
 unused) and ``--eval-pairs`` fresh pairs: per type, the share of pairs whose gold scores differ
 that the model orders as the type does. Also: how well VPL's posterior means give a new user's
 type (nearest type mean of the training users'), and how often PAL's largest mixture weight is
-on the user's type's prototype (up to permutation). All seeds of all three models are one
-compiled program (``jax.vmap`` over seeds). Writes ``pluralism.{json,csv,png}`` to ``--out``.
+on the user's type's prototype (up to permutation).
+
+Policies conditioned on the user: for each new user, ``--bon-prompts`` fresh prompts with
+``--bon-n`` candidates each (the kinds above, uniformly: the reference policy), and the best-of-n
+policy of each model picks the candidate with the highest ``r(x, z_u)`` (VPL: the user's posterior
+mean; PAL: the user's fitted weights; BT: one reward for all). Its per-type true return is the
+user's type's gold score of the pick, next to the reference's (a uniform pick) and the oracle's
+(the type's own gold picks); ``share of the oracle's gain = (pick - reference) / (oracle -
+reference)``.
+
+All seeds of all three models are one compiled program (``jax.vmap`` over seeds). Writes
+``pluralism.{json,csv,png}`` to ``--out``.
 """
 
 from __future__ import annotations
@@ -117,6 +127,32 @@ def population(key: jax.Array, task, users_per_type: int, pairs_per_user: int, b
     return PL.labeller_population(k_label, lambda x: gold_scores(task, x), buffers[0], buffers[1], types, beta)
 
 
+def candidate_sets(key: jax.Array, task, users: int, prompts: int, n: int) -> jax.Array:
+    """``n`` reference candidates (kinds uniform) for each of ``prompts`` fresh prompts of each of
+    ``users`` users: buffers ``[users, prompts, n, prompt + max_length]``."""
+    k_prompt, k_kind, k_candidate = jax.random.split(key, 3)
+    prompt = jax.vmap(task.sample_prompt)(jax.random.split(k_prompt, users * prompts)).reshape(users, prompts, -1)
+    kinds = jax.random.randint(k_kind, (users, prompts, n), 0, len(KINDS))
+    keys = jax.random.split(k_candidate, users * prompts * n).reshape(users, prompts, n, -1)
+    one = lambda k, p, kind: candidate(k, task, p, kind)
+    completions = jax.vmap(jax.vmap(jax.vmap(one, (0, None, 0))))(keys, prompt, kinds)  # [U, Q, n, L]
+    prompt = jnp.broadcast_to(prompt[:, :, None], completions.shape[:-1] + prompt.shape[-1:])
+    return jnp.concatenate([prompt, completions], axis=-1).astype(jnp.float32)
+
+
+def type_means(values: jax.Array, types: jax.Array, num_types: int) -> jax.Array:
+    """``[num_types]``: the mean of the users' ``values`` ``[U]`` over each type's users."""
+    of_type = jax.nn.one_hot(types, num_types)  # [U, T]
+    return (of_type.T @ values) / of_type.sum(0)
+
+
+def best_of_n_returns(scores: jax.Array, own_gold: jax.Array, types: jax.Array, num_types: int) -> jax.Array:
+    """``[num_types]``: the mean gold score (under the user's own type) of the candidate each user's
+    scores pick, per type; ``scores`` and ``own_gold`` ``[U, Q, n]``, ``types`` ``[U]``."""
+    picked = jnp.take_along_axis(own_gold, jnp.argmax(scores, axis=-1)[..., None], axis=-1)[..., 0]  # [U, Q]
+    return type_means(picked.mean(-1), types, num_types)
+
+
 def make_run(task, args):
     """``run(key) -> metrics`` for one seed: data, the three models trained together (the sum of
     their losses: each gets its own gradient and Adam statistics), and their scores."""
@@ -124,7 +160,7 @@ def make_run(task, args):
     encoder = lambda: TokenEncoder("transformer", task.vocab_size, args.width, args.depth, args.heads)
 
     def run(key):
-        k_train, k_test, k_init, k_fit = jax.random.split(key, 4)
+        k_train, k_test, k_init, k_fit, k_bon = jax.random.split(key, 5)
         train = population(k_train, task, args.users_per_type, args.pairs_per_user, args.beta)
         context, fresh = population(k_test, task, args.test_users_per_type, args.context + args.eval_pairs,
                                     args.beta).split(args.context)
@@ -160,7 +196,22 @@ def make_run(task, args):
         seen_context = jax.tree.map(lambda x: x[:, :args.context], train.pairs)
         train_z, _ = vpl.apply(params["vpl"], seen_context, method=PL.VPL.posterior)
         new_z, _ = vpl.apply(params["vpl"], context.pairs, method=PL.VPL.posterior)
-        return {"accuracy": accuracy,
+        # best-of-n policies conditioned on each new user: scores against candidate 0 (a shared
+        # offset per prompt: the argmax is that of r(x, z_u))
+        sets = candidate_sets(k_bon, task, context.num_users, args.bon_prompts, args.bon_n)  # [U, Q, n, L]
+        users_, q, n = sets.shape[:3]
+        own_gold = jnp.take_along_axis(gold_scores(task, sets), context.types[:, None, None, None], -1)[..., 0]
+        flat = sets.reshape(users_, q * n, -1)
+        versus = PL.Pairs(flat, jnp.repeat(sets[:, :, :1], n, axis=2).reshape(flat.shape), jnp.zeros((users_, q * n)),
+                          jnp.ones((users_, q * n)))
+        scores = {"bt": PL.bt_margins(bt, params["bt"], versus),
+                  "vpl": PL.vpl_margins(vpl, params["vpl"], context.pairs, versus),
+                  "pal": PL.pal_margins(pal, params["pal"], versus, logits)}
+        best_of_n = {m: best_of_n_returns(scores[m].reshape(users_, q, n), own_gold, context.types, num_types)
+                     for m in METHODS}
+        best_of_n["reference"] = type_means(own_gold.mean((1, 2)), context.types, num_types)  # a uniform pick
+        best_of_n["oracle"] = best_of_n_returns(own_gold, own_gold, context.types, num_types)
+        return {"accuracy": accuracy, "best_of_n": best_of_n,
                 "vpl_type_recovery": PL.nearest_mean_accuracy(train_z, train.types, new_z, context.types, num_types),
                 "pal_assignment_seen": PL.assignment_accuracy(params["pal"]["params"]["user_logits"], train.types,
                                                               num_types),
@@ -184,6 +235,14 @@ def summarize(out: dict) -> list[dict]:
             row[f"accuracy_{name}_per_seed"] = acc[:, t].tolist()  # JSON only (the CSV keeps the summaries)
         row["accuracy_worst_type"] = compare.mean_ci(acc.min(axis=1))
         row["accuracy_mean_over_types"] = compare.mean_ci(acc.mean(axis=1))
+        picked = np.asarray(out["best_of_n"][method], np.float64)  # [seeds, types]
+        reference, oracle = (np.asarray(out["best_of_n"][k], np.float64) for k in ("reference", "oracle"))
+        for t, name in enumerate(TYPES):
+            row[f"best_of_n_return_{name}"] = compare.mean_ci(picked[:, t])
+            row[f"best_of_n_gain_share_{name}"] = compare.mean_ci(
+                (picked[:, t] - reference[:, t]) / (oracle[:, t] - reference[:, t]))
+            row[f"reference_return_{name}"] = compare.mean_ci(reference[:, t])
+            row[f"oracle_return_{name}"] = compare.mean_ci(oracle[:, t])
         if method == "vpl":
             row["type_recovery_new_users"] = compare.mean_ci(np.asarray(out["vpl_type_recovery"]))
         if method == "pal":
@@ -227,6 +286,8 @@ def main() -> None:
     parser.add_argument("--kl-weight", type=float, default=0.01, help="VPL's KL weight")
     parser.add_argument("--fit-steps", type=int, default=100, help="Adam steps fitting a new PAL user's weights")
     parser.add_argument("--fit-learning-rate", type=float, default=0.1)
+    parser.add_argument("--bon-prompts", type=int, default=16, help="fresh prompts per new user for best-of-n")
+    parser.add_argument("--bon-n", type=int, default=16, help="reference candidates per prompt for best-of-n")
     parser.add_argument("--out", type=Path, default=Path("experiments") / "results")
     args = parser.parse_args()
     if not 1 <= args.context < args.pairs_per_user:
@@ -248,6 +309,12 @@ def main() -> None:
         cells = "  ".join(f"{name} {row[f'accuracy_{name}']['mean']:.3f} [{row[f'accuracy_{name}']['ci_low']:.3f}, "
                           f"{row[f'accuracy_{name}']['ci_high']:.3f}]" for name in TYPES)
         print(f"{row['method']:4s} {cells}  worst type {row['accuracy_worst_type']['mean']:.3f}")
+    for row in rows:
+        cells = "  ".join(f"{name} {row[f'best_of_n_return_{name}']['mean']:+.3f} (share of the oracle's gain "
+                          f"{row[f'best_of_n_gain_share_{name}']['mean']:.2f})" for name in TYPES)
+        print(f"{row['method']:4s} best-of-{args.bon_n} true return per type: {cells}")
+    print("reference / oracle: " + "  ".join(f"{name} {rows[0][f'reference_return_{name}']['mean']:+.3f} / "
+                                             f"{rows[0][f'oracle_return_{name}']['mean']:+.3f}" for name in TYPES))
     print(f"vpl type recovery from z (new users): {rows[1]['type_recovery_new_users']['mean']:.3f}; pal prototype "
           f"assignment: training users {rows[2]['prototype_assignment_training_users']['mean']:.3f}, new users "
           f"{rows[2]['prototype_assignment_new_users']['mean']:.3f}")

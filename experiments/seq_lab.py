@@ -140,6 +140,16 @@ def summarize(method: str, result: jrew.RunResult, threshold: float) -> dict:
     return row
 
 
+def train_methods(configs: dict, seeds: int, run_dir: Path | None, describe) -> dict:
+    """Each method's config trained on ``seeds`` (one program each), in order, announced with
+    ``describe(method)``; ``run_dir/<method>`` keeps each run when given."""
+    results = {}
+    for method, config in configs.items():
+        print(f"[{method}] {describe(method)}", flush=True)
+        results[method] = jrew.train(config, seeds=seeds, run_dir=None if run_dir is None else run_dir / method)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=list(TASKS), default="addition")
@@ -162,11 +172,7 @@ def main() -> None:
     config = lab_config(args.task, args.updates, args)
     configs = method_configs(config, args.methods, args.kl_coefs)
     started = time.time()
-    results = {}
-    for method, method_config in configs.items():
-        print(f"[{method}] {METHODS.get(method.split()[0], 'ppo')}", flush=True)
-        run_dir = None if args.run_dir is None else args.run_dir / method
-        results[method] = jrew.train(method_config, seeds=args.seeds, run_dir=run_dir)
+    results = train_methods(configs, args.seeds, args.run_dir, lambda m: METHODS.get(m.split()[0], "ppo"))
     rows = [summarize(m, r, args.threshold) for m, r in results.items()]
     for row in rows:
         acc, gain = row["final_accuracy"], row["gain"]

@@ -72,33 +72,50 @@ SPEC = EnvSpec((TASK.prompt_length + TASK.completion_length,), np.dtype(np.float
                envs.make("seq/addition", digits=1, base=4).action_space, 4)
 
 
-@pytest.mark.slow  # 17 s: the default suite is at its budget
-def test_reward_model_learns_its_labels_normalizes_on_them_and_pays_at_the_end():
-    prefs = hand_preferences()
-    make = lambda **kw: completions.completion_reward_model(prefs, pretrain_steps=150, width=16, learning_rate=3e-3,
-                                                            **kw)
-    rm = make()
-    state = rm.init(rm.hparams, jax.random.PRNGKey(0), SPEC)
-    net = completions.reward_network("transformer", TASK.vocab_size, 16, 1, 2)
-    scores = (completions.ensemble_scores(net, state["params"], prefs.tokens)[0] - state["mean"][0]) / state["std"][0]
-    assert float(jnp.mean(scores[0] > scores[1])) > 0.95  # right above wrong
-    assert abs(float(scores.mean())) < 1e-4 and abs(float(scores.std()) - 1) < 1e-3  # normalized on the set
-    held_out = hand_preferences(seed=1)
-    s = completions.ensemble_scores(net, state["params"], held_out.tokens)[0]
-    assert float(completions.preference_accuracy(s[0], s[1], held_out.gold[0], held_out.gold[1])) > 0.9
+def scores_of(state, tokens, width=16):
+    net = completions.reward_network("transformer", TASK.vocab_size, width, 1, 2)
+    return (completions.ensemble_scores(net, state["params"], tokens) - state["mean"][:, None]) / state["std"][:, None]
 
-    tokens, done = held_out.tokens[0, :4], jnp.array([1.0, 0.0, 1.0, 1.0])
+
+def test_the_model_is_normalized_on_its_set_pays_at_the_end_and_bounds_by_the_formulas():
+    prefs = hand_preferences()
+    make = lambda **kw: completions.completion_reward_model(prefs, pretrain_steps=2, width=16, ensemble_size=2, **kw)
+    rm = make(aggregate_by="mean_minus_std", conservative_lambda=0.5)
+    state = rm.init(rm.hparams, jax.random.PRNGKey(0), SPEC)
+    on_set = scores_of(state, prefs.tokens.reshape(-1, prefs.tokens.shape[-1]))  # [members, 2P]
+    np.testing.assert_allclose(on_set.mean(-1), 0.0, atol=1e-4)  # each member on the reference's samples
+    np.testing.assert_allclose(on_set.std(-1), 1.0, atol=1e-3)
+    assert float(jnp.max(jnp.abs(on_set[0] - on_set[1]))) > 1e-3  # the members differ
+
+    tokens, done = hand_preferences(seed=1).tokens[0, :4], jnp.array([1.0, 0.0, 1.0, 1.0])
     batch = R.protocol.RewardBatch.create(rollout_of(tokens, done), ("extrinsic",), 1.0, jax.random.PRNGKey(2),
                                           valid=jnp.array([[1.0, 1.0, 1.0, 0.0]]), spec=SPEC)
+    members = scores_of(state, tokens)
+    expected = members.mean(0) - 0.5 * members.std(0)  # Coste et al.'s conservative aggregate
+    paid_at = jnp.array([1, 0, 1, 0])  # finished and valid
     paid, _, metrics = rm.apply(rm.hparams, state, batch)
-    expected = (completions.ensemble_scores(net, state["params"], tokens)[0] - state["mean"][0]) / state["std"][0]
-    np.testing.assert_allclose(paid["extrinsic"][0], expected * jnp.array([1, 0, 1, 0]), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(metrics["proxy_score"], expected[jnp.array([0, 2])].mean(), rtol=1e-5)
+    np.testing.assert_allclose(paid["extrinsic"][0], expected * paid_at, rtol=1e-5, atol=1e-6)
+    finished = jnp.array([0, 2])
+    np.testing.assert_allclose(metrics["proxy_score"], members.mean(0)[finished].mean(), rtol=1e-5)  # before lambda
+    np.testing.assert_allclose(metrics["proxy_reward"], expected[finished].mean(), rtol=1e-5)  # what was paid
+    np.testing.assert_allclose(metrics["ensemble_std"], members.std(0)[finished].mean(), rtol=1e-5)
     for bound, number, fn in (("par", {"par_temperature": 0.5}, lambda r: jax.nn.sigmoid(r / 0.5)),
                               ("clip", {"clip_max": 0.2}, lambda r: jnp.minimum(r, 0.2))):
         bounded = make(bound=bound, **number)
         out, _, _ = bounded.apply(bounded.hparams, state, batch)
-        np.testing.assert_allclose(out["extrinsic"][0], fn(expected) * jnp.array([1, 0, 1, 0]), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out["extrinsic"][0], fn(members.mean(0)) * paid_at, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow  # 17 s of training
+def test_reward_model_learns_its_labels():
+    prefs = hand_preferences()
+    rm = completions.completion_reward_model(prefs, pretrain_steps=150, width=16, learning_rate=3e-3)
+    state = rm.init(rm.hparams, jax.random.PRNGKey(0), SPEC)
+    scores = scores_of(state, prefs.tokens)[0]
+    assert float(jnp.mean(scores[0] > scores[1])) > 0.95  # right above wrong
+    held_out = hand_preferences(seed=1)
+    s = scores_of(state, held_out.tokens)[0]
+    assert float(completions.preference_accuracy(s[0], s[1], held_out.gold[0], held_out.gold[1])) > 0.9
 
 
 def test_the_preference_set_is_the_models_identity_and_bad_settings_are_refused():
@@ -124,3 +141,27 @@ def test_best_of_n_estimate_equals_the_mean_over_every_subset(n):
         assert estimate == pytest.approx(brute, rel=1e-10)
     with pytest.raises(ValueError, match="n in 1..6"):
         overopt.best_of_n_estimate(proxy, values, 7)
+
+
+@pytest.mark.slow  # a checkpointed GRPO run on the proxy and its resume (about 70 s)
+def test_grpo_on_the_proxy_resumes_bit_identically_with_the_model_in_its_state(tmp_path):
+    from jrew import runner
+    from jrew.algos import pg
+
+    config = pg.PGConfig(env="seq/addition", env_kwargs=(("digits", "1"), ("base", "4")), network="transformer",
+                         token_width=16, token_depth=1, token_heads=2, num_steps=3, num_groups=4, group_size=4,
+                         num_minibatches=2, total_steps=4 * 3 * 16, sft_steps=20, sft_batch_size=16)
+    rm = completions.completion_reward_model(hand_preferences(), ensemble_size=2, pretrain_steps=20, width=16)
+    full = runner.train(config, seeds=2, reward=rm, chunk_updates=2, progress=False)
+    assert np.isfinite(full.metrics["reward/proxy_score"]).all()
+    runner.train(config, seeds=2, reward=rm, run_dir=tmp_path / "r", chunk_updates=2, until_update=2, progress=False)
+    resumed = runner.resume(tmp_path / "r", reward=rm, progress=False)
+    jax.tree.map(np.testing.assert_array_equal, full.state.params, resumed.state.params)
+    jax.tree.map(np.testing.assert_array_equal, full.state.reward_state, resumed.state.reward_state)
+    np.testing.assert_array_equal(full.metrics["reward/proxy_score"], resumed.metrics["reward/proxy_score"])
+    # each seed trained a proxy of its own, and the run left it frozen
+    model = full.state.reward_state[0] if isinstance(full.state.reward_state, (list, tuple)) else full.state.reward_state
+    seed_gap = max(float(jnp.max(jnp.abs(x[0] - x[1]))) for x in jax.tree.leaves(model["params"]))
+    assert seed_gap > 1e-3
+    fresh = rm.init(rm.hparams, jax.random.PRNGKey(0), SPEC)  # the shapes of one run's state
+    assert jax.tree.structure(fresh) == jax.tree.structure(jax.tree.map(lambda x: x[0], model))

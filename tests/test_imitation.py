@@ -91,6 +91,7 @@ def test_demonstrations_are_whole_episodes_of_the_run_and_round_trip(expert_run,
     assert "2 episodes" in capsys.readouterr().out and demonstrations.load(tmp_path / "cli.npz").num_steps > 0
 
 
+@pytest.mark.slow  # about 30 s; the default suite keeps learned-reward resume in test_reward_protocol
 def test_gail_in_ppo_resumes_bit_identically(expert_run, tmp_path):
     demos = demonstrations.record(expert_run, 2, max_steps=500)
     assert_resume_is_bit_identical(SMALL, R.gail(demos, hidden_sizes=(16,), minibatch_size=32), tmp_path / "run",

@@ -209,6 +209,26 @@ def test_type_recovery_scores_by_hand():
     assert float(mixed) == 0.75
 
 
+def test_the_experiments_best_of_n_policies_pick_by_their_own_scores_by_hand():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
+    import pluralism
+
+    own_gold = jnp.array([[[0.0, 1.0, 2.0], [3.0, 0.0, 0.0]], [[5.0, 4.0, 3.0], [1.0, 1.0, 9.0]]])  # [U=2, Q=2, n=3]
+    scores = jnp.array([[[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]], [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+    types = jnp.array([1, 0])  # user 0 is of type 1
+    np.testing.assert_allclose(pluralism.best_of_n_returns(scores, own_gold, types, 2), [(4 + 9) / 2, (2 + 0) / 2])
+    np.testing.assert_allclose(pluralism.best_of_n_returns(own_gold, own_gold, types, 2), [(5 + 9) / 2, (2 + 3) / 2])
+    np.testing.assert_allclose(pluralism.type_means(jnp.array([1.0, 2.0, 4.0]), jnp.array([0, 1, 0]), 2), [2.5, 2.0])
+    task = pluralism.make_task(2, 7)
+    sets = pluralism.candidate_sets(jax.random.PRNGKey(0), task, 3, 2, 5)
+    assert sets.shape == (3, 2, 5, task.prompt_length + 7)
+    assert (sets[:, :, :, :task.prompt_length] == sets[:, :, :1, :task.prompt_length]).all()  # one prompt per set
+    assert len({tuple(np.asarray(x)) for x in sets.reshape(-1, sets.shape[-1])}) > 15  # the candidates vary
+
+
 def test_split_context_partitions_each_users_pairs():
     pairs = PL.Pairs(jnp.arange(12.0).reshape(2, 6, 1), -jnp.arange(12.0).reshape(2, 6, 1), jnp.ones((2, 6)),
                      jnp.ones((2, 6)))

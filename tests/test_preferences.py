@@ -111,6 +111,7 @@ def test_bad_preference_settings_are_named():
 SMALL = ppo.PPOConfig(total_steps=6 * 512)
 
 
+@pytest.mark.slow  # about 32 s; the default suite keeps learned-reward variants and resume in test_reward_protocol
 def test_label_budgets_are_one_program_and_resume_is_bit_identical(tmp_path):
     variants = [R.preference_model(label_budget=b, hidden_sizes=(16,)) for b in (16.0, 64.0)]
     whole = assert_resume_is_bit_identical(SMALL, variants, tmp_path / "run", ("loss", "reward/rm_loss", "true_return"))

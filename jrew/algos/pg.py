@@ -45,7 +45,8 @@ replaces GRPO's scalar return (``multi_reward_advantages``; ``w`` = ``reward_wei
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import einops
 import jax
@@ -500,6 +501,25 @@ class PG(base.Learner):
         if config.estimator == "oprl":
             new_state = new_state.replace(process_reward_model=model)
         return new_state, metrics
+
+
+class ReferencePolicy(NamedTuple):
+    """A sequence learner's reference model and how to run it: ``policy_logits(params, obs)``."""
+
+    task: Any
+    policy_logits: Callable
+    params: Any
+    spec: Any
+
+
+def reference_policy(config: PGConfig) -> ReferencePolicy:
+    """``config``'s reference model (its SFT steps run inside ``init``; the same for every seed, set
+    by ``sft_seed``) with the env's task and batch spec: what samples the comparisons a reward
+    model over completions trains on (``jrew.rewards.completions.completion_preferences``)."""
+    trainer = make(config)
+    learner = trainer.update.__self__
+    state = jax.jit(trainer.init)(jax.random.PRNGKey(0))
+    return ReferencePolicy(trainer.env.unwrapped.task, learner.policy_head, state.reference_params, learner.spec)
 
 
 def make(config: PGConfig, reward: rewards.RewardTransform | None = None) -> base.Trainer:
