@@ -27,7 +27,7 @@ curve, with 95% CIs of alpha and beta from a bootstrap over seeds. For RL the fi
 ``kl_coef = 0`` run's updates, each point a ``--window``-update moving mean of d and the gold.
 
 ``--mitigations-at N`` adds, at label count ``N``, RL runs (``kl_coef = 0``) with: a conservative
-ensemble (4 members, mean - 1 std; Coste et al. 2024), the ensemble's min, PAR (``sigmoid(r)``
+ensemble (4 members, mean - 1 std: a lower confidence bound), the ensemble's min (Coste et al. 2024's worst case), PAR (``sigmoid(r)``
 centred on the reference's mean score; Fu et al. 2025) and a clip at 1 std above it; the
 ensembles' aggregates pick best-of-n too (PAR and clip are monotone in the proxy: best-of-n
 picks the same samples, so they act on RL only).
