@@ -924,8 +924,9 @@ def _interval(stat: dict, digits: int) -> str:
 
 
 def completion_overoptimization(path: str) -> str:
-    """``experiments/completion_overoptimization.py``, three tables: best-of-n's gold (exact match)
-    against n per proxy, mean [95% CI] over seeds at its peak n; Gao et al.'s fits (alpha, beta,
+    """``experiments/completion_overoptimization.py``, four tables: best-of-n's gold (exact match)
+    against n per proxy, mean [95% CI] over seeds at its peak n; best-of-n's d, measured and by
+    the closed form; Gao et al.'s fits (alpha, beta,
     r², the fitted peak d*, with bootstrap CIs over seeds); RL per KL coefficient and mitigation.
     Bold: in the best-of-n table, each row's highest gold; in the RL table, the highest final gold."""
     data = read_json(path, rows=True)
@@ -938,6 +939,10 @@ def completion_overoptimization(path: str) -> str:
         cells = [mean_ci_cell(r[f"gold_n{n}"], 3, True) if i == top else golds[i] for i, n in enumerate(ns)]
         rows.append([r["label"], mean_ci_cell(r["rm_accuracy"], 2), *cells])
     best_of_n = table(["proxy (labels, model)", "held-out accuracy", *[f"n = {n}" for n in ns]], rows)
+    closed = next(r for r in data if r["kind"] == "closed_form_kl")
+    distances = table(["d of best-of-n", *[f"n = {n}" for n in ns]],
+                      [[f"measured, {r['label']}", *[num(r[f"d_n{n}"]["mean"], 2) for n in ns]] for r in bon]
+                      + [["closed form `sqrt(log n − (n − 1)/n)`", *[num(closed[f"d_n{n}"], 2) for n in ns]]])
 
     fits = []
     for r in (r for r in data if r["kind"] == "fit"):
@@ -959,7 +964,8 @@ def completion_overoptimization(path: str) -> str:
                 mean_ci_cell(r["final_d"], 2), num(r["final_length"]["mean"], 2)] for i, r in enumerate(rl)]
     rl_table = table(["proxy (labels, model)", "KL coef", "gold at start", "peak gold (best update)", "final gold",
                       "final proxy", "final d", "final tokens"], rl_rows)
-    return (f"Best-of-n, gold by n:\n\n{best_of_n}\n\nGao et al.'s forms fitted to the seed-mean gold gain "
+    return (f"Best-of-n, gold by n:\n\n{best_of_n}\n\nBest-of-n's distance from the reference, measured on the "
+            f"pools:\n\n{distances}\n\nGao et al.'s forms fitted to the seed-mean gold gain "
             f"over the reference:\n\n{fit_table}\n\nRL (GRPO) on the proxy:\n\n{rl_table}")
 
 

@@ -15,15 +15,19 @@ Boltzmann-rational labeller of the gold (``--beta``). RL: the lab's GRPO from th
 reference (``seq_lab.lab_config``), each KL coefficient a variant; ``d^2`` is PG's
 ``kl_per_completion``. Best-of-n: each seed's own proxy (the one its RL runs optimize) picks from
 ``--pool`` fresh reference samples of each of ``--bon-prompts`` prompts (the unbiased estimator,
-``jrew.overoptimization.best_of_n_estimate``), ``d^2 = log n - (n - 1) / n``.
+``jrew.overoptimization.best_of_n_estimate``); ``d^2`` is best-of-n's KL measured on the same
+pools (``best_of_n_kl_estimate``, the mean over prompts). The closed form ``log n - (n - 1) / n``
+(Gao et al.'s axis) assumes no completion repeats; the reference repeats its likely completions
+(a right answer is one completion), so the closed form would overstate ``d`` (it is written
+beside, as the ``closed_form_kl`` row).
 
 Fits: Gao et al.'s ``R_bon(d) = d (alpha - beta d)`` and ``R_RL(d) = d (alpha - beta log d)`` on the
-gold improvement over the reference (the seed-mean curve; 95% CIs of alpha and beta from a
-bootstrap over seeds). For RL the fit is on the ``kl_coef = 0`` run's updates, each point a
-``--window``-update moving mean of d and the gold.
+gold improvement over the reference's gold (the best-of-n pools' mean: d = 0), on the seed-mean
+curve, with 95% CIs of alpha and beta from a bootstrap over seeds. For RL the fit is on the
+``kl_coef = 0`` run's updates, each point a ``--window``-update moving mean of d and the gold.
 
 ``--mitigations-at N`` adds, at label count ``N``, RL runs (``kl_coef = 0``) with: a conservative
-ensemble (4 members, mean - 1 std; Coste et al. 2024), the ensemble's min, PAR (``sigmoid(r)``
+ensemble (4 members, mean - 1 std: a lower confidence bound), the ensemble's min (Coste et al. 2024's worst case), PAR (``sigmoid(r)``
 centred on the reference's mean score; Fu et al. 2025) and a clip at 1 std above it; the
 ensembles' aggregates pick best-of-n too (PAR and clip are monotone in the proxy: best-of-n
 picks the same samples, so they act on RL only).
@@ -68,11 +72,12 @@ MITIGATIONS = {  # label -> completion_reward_model settings
 def best_of_n_curves(rm, rm_states, task, sample, spec, ns, prompts: int, pool: int, key):
     """Per seed ``[S, len(ns)]``: the gold and proxy (the aggregate each model pays, before any
     bound) of best-of-n by each seed's proxy, from ``pool`` fresh reference samples per prompt
-    (``sample(prompts, key) -> completions``); and the proxy's held-out accuracy on pairs of them."""
+    (``sample(prompts, key) -> completions``), and best-of-n's KL measured on those pools (the mean
+    over prompts); per seed ``[S]``: the proxy's held-out accuracy on pairs of them."""
     static = dict(rm.static)
     net = completions.reward_network(static["kind"], int(spec.action_space.n) + 1, static["width"], static["depth"],
                                      static["heads"])
-    gold_curves, proxy_curves, accuracy = [], [], []
+    gold_curves, proxy_curves, kl_curves, accuracy = [], [], [], []
     seed_keys = jax.random.split(key, jax.tree.leaves(rm_states)[0].shape[0])
     for s, k in enumerate(seed_keys):
         k_prompt, k_sample = jax.random.split(k)
@@ -87,11 +92,13 @@ def best_of_n_curves(rm, rm_states, task, sample, spec, ns, prompts: int, pool: 
         gold = np.asarray(completions.gold_rewards(task, batch, done)).reshape(prompts, pool)
         gold_curves.append([overopt.best_of_n_estimate(proxy, gold, n).mean() for n in ns])
         proxy_curves.append([overopt.best_of_n_estimate(proxy, proxy, n).mean() for n in ns])
+        outcomes = np.asarray(done).reshape(prompts, pool, -1)
+        kl_curves.append([overopt.best_of_n_kl_estimate(proxy, outcomes, n).mean() for n in ns])
         half = pool // 2  # held-out pairs: sample i vs sample i + pool/2 of the same prompt
         right = (proxy[:, :half] > proxy[:, half:]) == (gold[:, :half] > gold[:, half:])
         differ = gold[:, :half] != gold[:, half:]
         accuracy.append(right[differ].mean() if differ.any() else np.nan)
-    return np.array(gold_curves), np.array(proxy_curves), np.array(accuracy)
+    return np.array(gold_curves), np.array(proxy_curves), np.array(kl_curves), np.array(accuracy)
 
 
 def bootstrap_fit(d: np.ndarray, gold: np.ndarray, form: str, samples: int = 1000, seed: int = 0) -> dict:
@@ -126,17 +133,18 @@ def moving_mean(x: np.ndarray, window: int) -> np.ndarray:
     return np.stack([np.convolve(row, kernel, mode="valid") for row in x])
 
 
-def rl_curves(result, variant: int, window: int = 1):
-    """Per seed ``[S, points]``: d, the gold gain over the first point's gold, the gold and the proxy
-    (each a ``window``-update moving mean: one update's batch is 64 completions)."""
+def rl_curves(result, variant: int, reference_gold: np.ndarray, window: int = 1):
+    """Per seed ``[S, points]``: d, the gold gain over the reference's gold (``[S]``, measured on
+    the best-of-n pools: at d = 0, where the fitted forms are 0), the gold and the proxy (each a
+    ``window``-update moving mean: one update's batch is 64 completions)."""
     smooth = lambda name: moving_mean(result.by_variant(name)[variant], window)
     gold, proxy = smooth("true_return"), smooth("reward/proxy_score")
     d = overopt.kl_distance(np.maximum(smooth("kl_per_completion"), 0.0))
-    return d, gold - gold[:, :1], gold, proxy
+    return d, gold - reference_gold[:, None], gold, proxy
 
 
-def rl_row(label: str, result, variant: int, kl_coef: float) -> dict:
-    d, _, gold, proxy = rl_curves(result, variant)
+def rl_row(label: str, result, variant: int, kl_coef: float, reference_gold: np.ndarray) -> dict:
+    d, _, gold, proxy = rl_curves(result, variant, reference_gold)
     return {"label": label, "kl_coef": kl_coef,
             "initial_gold": compare.mean_ci(gold[:, :3].mean(1)),
             "peak_gold": compare.mean_ci(np.nanmax(gold, axis=1)),
@@ -167,6 +175,8 @@ def main() -> None:
     parser.add_argument("--sft-noise", type=float, default=0.3)
     parser.add_argument("--out", type=Path, default=Path("experiments") / "results")
     args = parser.parse_args()
+    if 0.0 not in args.kl_coefs:
+        parser.error(f"--kl-coefs ({args.kl_coefs}) must include 0: the RL fit is on the run without a KL penalty")
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
@@ -174,40 +184,46 @@ def main() -> None:
     task, policy_logits, reference, spec = pg.reference_policy(config)
     sample = jax.jit(lambda p, k: envs.seq.sample_completions(policy_logits, reference, task, p, k))  # compiled once
     ns = [n for n in 2 ** np.arange(int(np.log2(args.pool))) if n <= args.pool // 2]
-    bon_d = overopt.kl_distance(overopt.best_of_n_kl(np.array(ns)))
+    closed_form_d = overopt.kl_distance(overopt.best_of_n_kl(np.array(ns)))
+    free = args.kl_coefs.index(0.0)  # the RL fit's run: no KL penalty
     rows, fits, curves, results = [], {}, {}, {}
     for labels in args.labels:
         prefs = completions.completion_preferences(jax.random.PRNGKey(1000 + labels), task, policy_logits, reference,
                                                    labels, beta=args.beta)
         base = completions.completion_reward_model(prefs, pretrain_steps=args.rm_steps)
-        models = {"proxy": base}
+        models = {"proxy": base}  # first: its best-of-n pools give the reference's gold for the rest
         if labels in args.mitigations_at:
             models |= {name: completions.completion_reward_model(prefs, pretrain_steps=args.rm_steps, **kw)
                        for name, kw in MITIGATIONS.items()}
+        reference_gold = None
         for name, rm in models.items():
             label = f"{labels} labels, {name}"
             kl_coefs = args.kl_coefs if name == "proxy" else [0.0]
             result = results[label] = rl_program(config, rm, kl_coefs, args.seeds, label)
+            if dict(rm.static)["bound"] == "none":  # PAR and clip are monotone in the proxy: same best-of-n picks
+                # each seed's proxy (the same in every KL variant: its key is the seed's), from variant 0's runs
+                rm_states = jax.tree.map(lambda x: x[: args.seeds], result.state.reward_state)
+                bon_gold, bon_proxy, bon_kl, accuracy = best_of_n_curves(
+                    rm, rm_states, task, sample, spec, ns, args.bon_prompts, args.pool,
+                    jax.random.PRNGKey(2000 + labels))
+                bon_d = overopt.kl_distance(bon_kl)
+                reference_gold = bon_gold[:, 0] if reference_gold is None else reference_gold  # n = 1: the reference
+                curves[("bon", labels, name)] = (bon_d, bon_gold, bon_proxy)
+                fits[f"bon {label}"] = bootstrap_fit(bon_d, bon_gold - reference_gold[:, None], "best_of_n")
+                rows.append({"kind": "bon", "labels": labels, "model": name, "label": label,
+                             "rm_accuracy": compare.mean_ci(accuracy),
+                             **{f"gold_n{n}": compare.mean_ci(bon_gold[:, i]) for i, n in enumerate(ns)},
+                             **{f"d_n{n}": compare.mean_ci(bon_d[:, i]) for i, n in enumerate(ns)}})
+                print(f"[{label}] RM held-out accuracy {np.nanmean(accuracy):.3f}; best-of-n gold (d) "
+                      + " ".join(f"{n}:{g:.3f} ({x:.2f})" for n, g, x in zip(ns, bon_gold.mean(0), bon_d.mean(0))),
+                      flush=True)
             for v, coef in enumerate(kl_coefs):
-                rows.append({"kind": "rl", "labels": labels, "model": name} | rl_row(label, result, v, coef))
-            d, gain, gold, proxy = rl_curves(result, 0, args.window)
+                rows.append({"kind": "rl", "labels": labels, "model": name}
+                            | rl_row(label, result, v, coef, reference_gold))
+            v = free if name == "proxy" else 0
+            d, gain, gold, proxy = rl_curves(result, v, reference_gold, args.window)
             curves[("rl", labels, name)] = (d, gold, proxy)
-            fits[f"rl {label}"] = bootstrap_fit(np.nan_to_num(d), gain, "rl")
-            if dict(rm.static)["bound"] != "none":
-                continue  # monotone in the proxy: best-of-n picks what the proxy's picks
-            rm_states = jax.tree.map(lambda x: x[: args.seeds], result.state.reward_state)  # variant 0: each seed's proxy
-            rm_states = rm_states[0] if isinstance(rm_states, (list, tuple)) else rm_states
-            bon_gold, bon_proxy, accuracy = best_of_n_curves(
-                rm, rm_states, task, sample, spec, ns, args.bon_prompts, args.pool,
-                jax.random.PRNGKey(2000 + labels))
-            curves[("bon", labels, name)] = (np.broadcast_to(bon_d, bon_gold.shape), bon_gold, bon_proxy)
-            fits[f"bon {label}"] = bootstrap_fit(np.broadcast_to(bon_d, bon_gold.shape),
-                                                 bon_gold - bon_gold[:, :1], "best_of_n")
-            rows.append({"kind": "bon", "labels": labels, "model": name, "label": label,
-                         "rm_accuracy": compare.mean_ci(accuracy),
-                         **{f"gold_n{n}": compare.mean_ci(bon_gold[:, i]) for i, n in enumerate(ns)}})
-            print(f"[{label}] RM held-out accuracy {np.nanmean(accuracy):.3f}; best-of-n gold "
-                  + " ".join(f"{n}:{g:.3f}" for n, g in zip(ns, bon_gold.mean(0))), flush=True)
+            fits[f"rl {label}"] = bootstrap_fit(d, gain, "rl")
         print(f"{time.time() - started:.0f}s", flush=True)
     for name, fit in fits.items():
         peak = "no peak" if fit["peak_d"] is None else f"peak d* {fit['peak_d']:.2f} (gain {fit['peak_gold_gain']:+.3f})"
@@ -216,6 +232,7 @@ def main() -> None:
 
     name = "completion_overoptimization"
     rows += [{"kind": "fit", "label": label, **fit} for label, fit in fits.items()]
+    rows.append({"kind": "closed_form_kl", **{f"d_n{n}": float(x) for n, x in zip(ns, closed_form_d)}})
     compare.write(rows, results, "true_return", "RL on the proxy: gold (exact match) vs env steps", args.out,
                   f"{name}_steps", vars(args) | {"out": str(args.out), "bon_n": ns})
     plot(curves, fits, args.labels, args.out, name)

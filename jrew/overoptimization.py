@@ -13,6 +13,8 @@ proxy's errors. For best-of-n sampling the KL is known in closed form, ``log n -
 
 * ``best_of_n_kl``, ``kl_distance``: the x axis;
 * ``best_of_n_estimate``: the expected score of best-of-n from a pool of samples (unbiased);
+* ``best_of_n_kl_estimate``: best-of-n's KL measured on such a pool (the closed form overstates
+  it when the policy repeats its outcomes);
 * ``gold_best_of_n``, ``gold_rl``: the two functional forms;
 * ``fit_gold_curve``: least-squares ``alpha``, ``beta`` of either form, as a ``GoldFit`` (its
   ``peak()``: where the fitted gold reward is largest, and how large).
@@ -97,15 +99,56 @@ def best_of_n_estimate(proxy, values, n: int) -> np.ndarray:
     proxy, values = np.asarray(proxy, np.float64), np.asarray(values, np.float64)
     if proxy.shape != values.shape or proxy.ndim < 1:
         raise ValueError(f"proxy and values must have one shape [..., M], got {proxy.shape} and {values.shape}")
-    pool = proxy.shape[-1]
+    order = np.argsort(proxy, axis=-1, kind="stable")
+    return np.take_along_axis(values, order, axis=-1) @ best_of_n_weights(proxy.shape[-1], n)
+
+
+def best_of_n_weights(pool: int, n: int) -> np.ndarray:
+    """``[M]``: the probability that the ``i``-th lowest of a pool of ``M = pool`` samples is the
+    best of a uniformly drawn ``n``-subset, ``C(i - 1, n - 1) / C(M, n)`` (0 for ``i < n``)."""
     if not isinstance(n, (int, np.integer)) or not 1 <= n <= pool:
         raise ValueError(f"best-of-n from a pool of {pool} samples needs a whole n in 1..{pool}, got n = {n!r}")
-    order = np.argsort(proxy, axis=-1, kind="stable")
-    ranked = np.take_along_axis(values, order, axis=-1)
     i = np.arange(1, pool + 1)
     log_weight = np.where(i >= n, special.gammaln(i) - special.gammaln(n) - special.gammaln(np.maximum(i - n + 1, 1)), -np.inf)
     log_weight = log_weight - (special.gammaln(pool + 1) - special.gammaln(n + 1) - special.gammaln(pool - n + 1))
-    return ranked @ np.exp(log_weight)
+    return np.exp(log_weight)
+
+
+def best_of_n_kl_estimate(proxy, samples, n: int) -> np.ndarray:
+    """``KL(pi_bon || pi_base)`` of best-of-``n`` by ``proxy``, per pool, measured on the pool
+    itself: the base is a uniform pick from the pool, ``pi_base(y) = c_y / M`` (``c_y`` the copies
+    of outcome ``y`` in it), and best-of-n picks the ``i``-th lowest with ``best_of_n_weights``'s
+    probability ``w_i``, so ``pi_bon(y) = sum_{i: y_(i) = y} w_i`` and
+
+      KL = sum_y pi_bon(y) log(pi_bon(y) M / c_y).
+
+    With all outcomes distinct it tends to ``best_of_n_kl(n)`` as ``M`` grows; with repeated
+    outcomes (a policy that gives one completion much of its mass) it is smaller, as the exact
+    KL is (Beirami et al. 2024): the closed form would overstate ``d``. Equal outcomes must have
+    equal ``proxy`` scores (a model's scores of one completion do), so they sit together in the
+    sorted pool.
+
+    Args: ``proxy`` ``[..., M]``; ``samples`` ``[..., M]`` (outcome ids) or ``[..., M, L]``
+    (token buffers: equal rows are one outcome); ``n`` in ``1..M``. Returns ``[...]``: per pool;
+    the KL of a policy over prompts is the mean over its prompts' pools.
+    """
+    proxy, samples = np.asarray(proxy, np.float64), np.asarray(samples)
+    if proxy.ndim < 1 or samples.shape[: proxy.ndim] != proxy.shape or samples.ndim > proxy.ndim + 1:
+        raise ValueError(f"samples must be [..., M] or [..., M, L] for proxy [..., M], got {samples.shape} for "
+                         f"{proxy.shape}")
+    pool = proxy.shape[-1]
+    weights = best_of_n_weights(pool, n)
+    flat_proxy = proxy.reshape(-1, pool)
+    flat_samples = samples.reshape(flat_proxy.shape[0], pool, -1)
+    kl = np.empty(flat_proxy.shape[0])
+    for j, (scores, outcomes) in enumerate(zip(flat_proxy, flat_samples)):
+        _, ids = np.unique(outcomes, axis=0, return_inverse=True)
+        ids = ids.reshape(-1)
+        counts = np.bincount(ids)
+        picked = np.bincount(ids[np.argsort(scores, kind="stable")], weights=weights, minlength=counts.size)
+        kept = picked > 0
+        kl[j] = np.sum(picked[kept] * np.log(picked[kept] * pool / counts[kept]))
+    return kl.reshape(proxy.shape[:-1])
 
 
 def gold_best_of_n(d, alpha, beta) -> np.ndarray:

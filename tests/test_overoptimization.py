@@ -13,6 +13,7 @@ from jrew.advantages import non_dominated
 from jrew.overoptimization import (
     GoldFit,
     best_of_n_kl,
+    best_of_n_kl_estimate,
     fit_gold_curve,
     gold_best_of_n,
     gold_rl,
@@ -51,6 +52,38 @@ def test_best_of_n_kl_is_the_limit_of_the_exact_discrete_kl():
     # and the gap closes as m grows
     gaps = [best_of_n_kl(16) - exact_best_of_n_kl(16, m) for m in (100, 1000, 10_000)]
     assert gaps[0] > gaps[1] > gaps[2] > 0
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7])
+def test_best_of_n_kl_estimate_equals_the_kl_over_every_subset_of_a_pool_with_repeats(n):
+    rng = np.random.default_rng(n)
+    ids = rng.integers(0, 4, size=(3, 7))  # three pools, 4 outcomes, most of them repeated
+    proxy = np.array([0.3, -1.0, 2.0, 0.7])[ids]  # one score per outcome
+    for pool_ids, pool_proxy, got in zip(ids, proxy, best_of_n_kl_estimate(proxy, ids, n)):
+        winners = [max(subset, key=lambda i: (pool_proxy[i], i)) for subset in itertools.combinations(range(7), n)]
+        p_bon = np.bincount(pool_ids[winners], minlength=4) / len(winners)
+        p_base = np.bincount(pool_ids, minlength=4) / 7
+        kept = p_bon > 0
+        assert got == pytest.approx(np.sum(p_bon[kept] * np.log(p_bon[kept] / p_base[kept])), rel=1e-9, abs=1e-12)
+    tokens = np.stack([ids, ids * 2], axis=-1)  # [pools, M, L]: equal rows are one outcome
+    np.testing.assert_allclose(best_of_n_kl_estimate(proxy, tokens, n), best_of_n_kl_estimate(proxy, ids, n))
+
+
+def test_best_of_n_kl_estimate_is_the_closed_form_for_distinct_outcomes_and_smaller_with_repeats():
+    pool = 20_000
+    proxy = np.random.default_rng(0).normal(size=pool)
+    for n in (2, 8, 64):
+        distinct = float(best_of_n_kl_estimate(proxy, np.arange(pool), n))
+        assert distinct == pytest.approx(best_of_n_kl(n), abs=2e-3)
+        # a base that gives its best outcome 30% of its mass: the KL saturates near log(1 / 0.3)
+        repeated = np.where(np.arange(pool) < 0.3 * pool, -1, np.arange(pool))
+        scores = np.where(repeated < 0, 10.0, proxy)
+        assert float(best_of_n_kl_estimate(scores, repeated, n)) < min(best_of_n_kl(n), np.log(1 / 0.3)) + 1e-9
+    assert float(best_of_n_kl_estimate(np.zeros(5), np.zeros(5), 3)) == pytest.approx(0.0, abs=1e-12)  # one outcome
+    with pytest.raises(ValueError, match=r"samples must be \[..., M\] or \[..., M, L\]"):
+        best_of_n_kl_estimate(np.zeros((2, 5)), np.zeros((2, 4)), 2)
+    with pytest.raises(ValueError, match="needs a whole n in 1..5, got n = 6"):
+        best_of_n_kl_estimate(np.zeros(5), np.arange(5), 6)
 
 
 def test_best_of_n_kl_matches_monte_carlo_with_a_continuous_reward():

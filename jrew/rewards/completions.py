@@ -10,8 +10,8 @@ models are (Ouyang et al. 2022; Gao, Schulman & Hilton 2023 for the gold/proxy s
 * ``completion_reward_model``: a reward transform that trains an ensemble of such models on a
   preference set (inside ``init``, per run), normalizes each member to mean 0 and std 1 on the
   set's completions (the reference's samples, as Gao et al. normalize their reward models on
-  the initial policy), aggregates the members (``mean``, ``min`` or the conservative ``mean -
-  lambda std`` of Coste et al. 2024), optionally bounds the score (``par``: ``sigmoid(r / tau)``
+  the initial policy), aggregates the members (``mean``, ``min`` or the lower confidence bound
+  ``mean - lambda std``; Coste et al. 2024), optionally bounds the score (``par``: ``sigmoid(r / tau)``
   centred on the reference's mean, Fu et al. 2025; ``clip``: ``min(r, c)``), and pays it at each
   completion's last token, 0 at the others.
 
@@ -159,8 +159,9 @@ def completion_reward_model(
     Each member's score is normalized to mean 0 and std 1 over the preference set's completions
     (the reference's samples), so that ``r = 0`` is the reference's mean and scales compare across
     label counts. The members are aggregated (``aggregate_by``: mean, median, min, or
-    ``mean_minus_std`` with ``conservative_lambda``, Coste et al. 2024, "Reward Model Ensembles
-    Help Mitigate Overoptimization") and bounded (``bound``): ``none``; ``par``,
+    ``mean_minus_std`` with ``conservative_lambda``, a lower confidence bound; Coste et al. 2024,
+    "Reward Model Ensembles Help Mitigate Overoptimization", use ``min`` (worst case) and the mean
+    minus ``lambda`` times the variance) and bounded (``bound``): ``none``; ``par``,
     ``sigmoid(r / par_temperature)`` (Fu et al. 2025, "Reward Shaping to Mitigate Reward Hacking
     in RLHF": bounded and centred on the reference's reward, here the mean over its samples rather
     than each prompt's own reference completion); ``clip``, ``min(r, clip_max)``. The result is paid

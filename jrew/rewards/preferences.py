@@ -67,7 +67,8 @@ def synthetic_labels(key: jax.Array, return_a: jax.Array, return_b: jax.Array, b
 
 def aggregate(values: jax.Array, how: str, lam=1.0) -> jax.Array:
     """Ensemble members' rewards ``[K, ...]`` as one: mean, median, min, or ``mean - lam * std``
-    (a conservative reward against over-optimization, as in Coste et al. 2024)."""
+    (a conservative reward against over-optimization: a lower confidence bound; Coste et al. 2024's
+    uncertainty-weighted objective penalizes the variance instead, and their worst case is ``min``)."""
     if how == "mean":
         return values.mean(0)
     if how == "median":
