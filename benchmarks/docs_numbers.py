@@ -888,8 +888,13 @@ def pluralism(path: str) -> str:
     best_of_n = block(returns + shares, 2,
                       [f"best-of-{n} policy"] + [f"true return, {t} users" for t in PLURALISM_TYPES]
                       + [f"share of the oracle's gain, {t} users" for t in PLURALISM_TYPES], bounds)
-    return f"Preference accuracy on new users' fresh pairs:\n\n{accuracy}\n\nPolicies conditioned on the user " \
-           f"(best-of-{n} reference candidates by the model's reward for that user):\n\n{best_of_n}"
+    vpl, pal = (next(r for r in data if r["method"] == m) for m in ("vpl", "pal"))
+    recovery = (f"Type recovery: VPL's posterior mean gives a new user's type (nearest type mean) for "
+                f"{mean_ci_cell(vpl['type_recovery_new_users'], 2)} of them; PAL's largest mixture weight sits on "
+                f"the type's prototype for {mean_ci_cell(pal['prototype_assignment_training_users'], 3)} of the "
+                f"training users and {mean_ci_cell(pal['prototype_assignment_new_users'], 3)} of the new users.")
+    return f"Preference accuracy on new users' fresh pairs:\n\n{accuracy}\n\n{recovery}\n\nPolicies conditioned on " \
+           f"the user (best-of-{n} reference candidates by the model's reward for that user):\n\n{best_of_n}"
 
 
 PARROT_LABELS = {"weighted_sum": "weighted sum (GRPO on `Σ w_k R_k`)",
