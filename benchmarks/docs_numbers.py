@@ -751,15 +751,17 @@ SUMMARY_SOURCES = ("experiments/results/pbrs_deepsea10.json", "experiments/resul
                    "experiments/results/boat_race_summary.json", "experiments/results/gail_cartpole.json",
                    "experiments/results/gail_pendulum.json", "benchmarks/results/throughput.json",
                    "benchmarks/results/scaling.json", "benchmarks/results/imitation_side_by_side.json",
-                   "experiments/results/seq_lab_addition.json")
+                   "experiments/results/seq_lab_addition.json",
+                   "experiments/results/completion_overoptimization_steps.json")
 
 
 def results_summary(pbrs: str, deep_sea: str, preferences: str, boat: str, gail_cartpole: str, gail_pendulum: str,
-                    speed: str, scaling: str, imitation: str, sequence: str) -> str:
+                    speed: str, scaling: str, imitation: str, sequence: str, overoptimization: str) -> str:
     """The front page's summary: one headline figure per result, each linked to its page. No bold.
 
     Deep exploration names the method that solves the most seeds (the first on a tie); preference
-    RL the preference-model row with the highest final true return.
+    RL the preference-model row with the highest final true return; over-optimization the plain
+    proxy with the most labels, best-of-n's gold at its best n and at the largest n.
     """
     shaped = {r["variant"]: r for r in read_json(pbrs, rows=True)}
     pbrs_seeds = read_json(pbrs)["meta"]["settings"]["seeds"]
@@ -777,6 +779,11 @@ def results_summary(pbrs: str, deep_sea: str, preferences: str, boat: str, gail_
     per_seed = {r["library"].split(" (")[0]: r["wall_seconds_per_seed"] for r in read_json(imitation)["rows"]}
     grpo = next(r for r in read_json(sequence, rows=True) if r["method"] == "grpo")
     sequence_seeds = read_json(sequence)["meta"]["settings"]["seeds"]
+    ns = read_json(overoptimization)["meta"]["settings"]["bon_n"]
+    bon = max((r for r in read_json(overoptimization, rows=True) if r["kind"] == "bon" and r["model"] == "proxy"),
+              key=lambda r: r["labels"])
+    gold = {n: bon[f"gold_n{n}"]["mean"] for n in ns}
+    peak_n = max(ns, key=gold.get)
     rows = [
         ["[Shaping](docs/rewards.md#shaping-that-helps-measured): PBRS on DeepSea 10",
          (f"{shaped['PBRS (column potential)']['seeds_solved']}/{pbrs_seeds} seeds solved with PBRS, "
@@ -805,6 +812,10 @@ def results_summary(pbrs: str, deep_sea: str, preferences: str, boat: str, gail_
          (f"2-digit addition's exact-match accuracy {num(grpo['initial_accuracy']['mean'], 2)} → "
           f"{num(grpo['final_accuracy']['mean'], 2)} over {sequence_seeds} seeds, a transformer policy"),
          "[`seq_lab_addition.json`](experiments/results/seq_lab_addition.json)"],
+        ["[Over-optimization](docs/completion-overoptimization.md): a proxy reward model of 2-digit addition",
+         (f"best-of-n by a {bon['labels']}-label proxy: gold (exact match) {num(gold[1], 2)} at n = 1, "
+          f"{num(gold[peak_n], 2)} at n = {peak_n}, {num(gold[ns[-1]], 2)} at n = {ns[-1]}"),
+         "[`completion_overoptimization_steps.json`](experiments/results/completion_overoptimization_steps.json)"],
         ["[Throughput](benchmarks/README.md#throughput-against-braxs-ppo-trainer): Brax inverted_pendulum, CPU",
          f"jrew PPO at {jrew_speed['ratio_to_brax_ppo']:.2f}× the env steps/s of Brax's own PPO trainer",
          "[`throughput.json`](benchmarks/results/throughput.json)"],

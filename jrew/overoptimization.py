@@ -122,9 +122,13 @@ def best_of_n_kl_estimate(proxy, samples, n: int) -> np.ndarray:
 
       KL = sum_y pi_bon(y) log(pi_bon(y) M / c_y).
 
-    With all outcomes distinct it tends to ``best_of_n_kl(n)`` as ``M`` grows; with repeated
-    outcomes (a policy that gives one completion much of its mass) it is smaller, as the exact
-    KL is (Beirami et al. 2024): the closed form would overstate ``d``. Equal outcomes must have
+    This is the KL of the policy whose score ``best_of_n_estimate`` averages: the best of a
+    uniformly drawn ``n``-subset of the pool. With all outcomes distinct it tends to
+    ``best_of_n_kl(n)`` as ``M`` grows; a finite pool reads higher as ``n`` nears ``M`` (for
+    ``M = 256``: +1.2% at ``n = 8``, +2.5% at ``n = 32``, +8% at ``n = 128``), since a subset
+    drawn without replacement concentrates on the pool's top more than ``n`` fresh samples would.
+    With repeated outcomes (a policy that gives one completion much of its mass) it is smaller,
+    as the exact KL is (Beirami et al. 2024): there the closed form would overstate ``d``. Equal outcomes must have
     equal ``proxy`` scores (a model's scores of one completion do), so they sit together in the
     sorted pool.
 

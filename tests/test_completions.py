@@ -153,6 +153,12 @@ def test_grpo_on_the_proxy_resumes_bit_identically_with_the_model_in_its_state(t
                          num_minibatches=2, total_steps=4 * 3 * 16, sft_steps=20, sft_batch_size=16)
     rm = completions.completion_reward_model(hand_preferences(), ensemble_size=2, pretrain_steps=20, width=16)
     full = runner.train(config, seeds=2, reward=rm, chunk_updates=2, progress=False)
+    # pg.reference_policy: the runs' reference model, with what runs it (what samples the comparisons)
+    reference = pg.reference_policy(config)
+    jax.tree.map(lambda r, x: np.testing.assert_array_equal(r, x[0]), reference.params, full.state.reference_params)
+    assert reference.task.vocab_size == TASK.vocab_size and reference.spec.observation_shape == SPEC.observation_shape
+    obs = jnp.zeros((1,) + SPEC.observation_shape)
+    assert reference.policy_logits(reference.params, obs).shape == (1, TASK.vocab_size - 1)
     assert np.isfinite(full.metrics["reward/proxy_score"]).all()
     runner.train(config, seeds=2, reward=rm, run_dir=tmp_path / "r", chunk_updates=2, until_update=2, progress=False)
     resumed = runner.resume(tmp_path / "r", reward=rm, progress=False)

@@ -79,6 +79,8 @@ def test_best_of_n_kl_estimate_is_the_closed_form_for_distinct_outcomes_and_smal
         repeated = np.where(np.arange(pool) < 0.3 * pool, -1, np.arange(pool))
         scores = np.where(repeated < 0, 10.0, proxy)
         assert float(best_of_n_kl_estimate(scores, repeated, n)) < min(best_of_n_kl(n), np.log(1 / 0.3)) + 1e-9
+    small = float(best_of_n_kl_estimate(proxy[:256], np.arange(256), 128))  # a subset of half the pool
+    assert small == pytest.approx(1.079 * best_of_n_kl(128), rel=2e-3)  # the finite pool's excess, as documented
     assert float(best_of_n_kl_estimate(np.zeros(5), np.zeros(5), 3)) == pytest.approx(0.0, abs=1e-12)  # one outcome
     with pytest.raises(ValueError, match=r"samples must be \[..., M\] or \[..., M, L\]"):
         best_of_n_kl_estimate(np.zeros((2, 5)), np.zeros((2, 4)), 2)
