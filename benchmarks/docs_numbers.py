@@ -779,7 +779,7 @@ def results_summary(pbrs: str, deep_sea: str, preferences: str, boat: str, gail_
     per_seed = {r["library"].split(" (")[0]: r["wall_seconds_per_seed"] for r in read_json(imitation)["rows"]}
     grpo = next(r for r in read_json(sequence, rows=True) if r["method"] == "grpo")
     sequence_seeds = read_json(sequence)["meta"]["settings"]["seeds"]
-    ns = read_json(overoptimization)["meta"]["settings"]["bon_n"]
+    ns = [int(n) for n in read_json(overoptimization)["meta"]["settings"]["bon_n"]]
     bon = max((r for r in read_json(overoptimization, rows=True) if r["kind"] == "bon" and r["model"] == "proxy"),
               key=lambda r: r["labels"])
     gold = {n: bon[f"gold_n{n}"]["mean"] for n in ns}

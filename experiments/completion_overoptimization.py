@@ -183,7 +183,7 @@ def main() -> None:
     config = seq_lab.lab_config("addition", args.updates, args)
     task, policy_logits, reference, spec = pg.reference_policy(config)
     sample = jax.jit(lambda p, k: envs.seq.sample_completions(policy_logits, reference, task, p, k))  # compiled once
-    ns = [n for n in 2 ** np.arange(int(np.log2(args.pool))) if n <= args.pool // 2]
+    ns = [int(n) for n in 2 ** np.arange(int(np.log2(args.pool))) if n <= args.pool // 2]
     closed_form_d = overopt.kl_distance(overopt.best_of_n_kl(np.array(ns)))
     free = args.kl_coefs.index(0.0)  # the RL fit's run: no KL penalty
     rows, fits, curves, results = [], {}, {}, {}
