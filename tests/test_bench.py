@@ -222,6 +222,7 @@ reward = "scale(factor=0.5)"
         "grid[scale.factor=1,learning_rate=0.0003]", "grid[scale.factor=2,learning_rate=0.0003]", "other"]
 
 
+@pytest.mark.slow  # about 55 s; the default suite keeps bench resume (CLI) and one-program variants
 def test_smoke_suite_resumes_after_an_interruption_and_writes_its_report(tmp_path, capsys):
     out = tmp_path / "smoke"
     suite = bench.load(SMOKE)

@@ -322,6 +322,7 @@ def test_a_grid_of_bonus_numbers_is_one_program():
     assert intrinsic_returns.shape == (2,) and intrinsic_returns[1] > 2 * intrinsic_returns[0]
 
 
+@pytest.mark.slow  # about 27 s; the default suite resumes a learned reward in test_reward_protocol
 def test_resume_is_bit_identical_with_a_learned_bonus(tmp_path):
     reward = R.intrinsic(R.rnd(hidden_sizes=(32,), feature_size=8))
     assert_resume_is_bit_identical(DEEP_SEA, reward, tmp_path / "run", ("loss", "reward/predictor_loss",

@@ -98,6 +98,7 @@ def test_gail_in_ppo_resumes_bit_identically(expert_run, tmp_path):
                                    ("loss", "reward/discriminator_accuracy", "train_return", "true_return"))
 
 
+@pytest.mark.slow  # about 25 s; test_core_math keeps an offline preference model in the default suite
 def test_an_offline_preference_model_learns_from_a_fixed_set_and_stays_fixed_when_frozen():
     """Random CartPole episodes, labelled by true return: the model trained on them before RL must
     order held-out pairs (from other episodes) as their true returns do, and with 0 updates per

@@ -66,6 +66,7 @@ def test_cli_export_then_render_the_export(python_pipeline_run, tmp_path, capsys
     assert env.observation_size == 3 and act(jnp.zeros(3), jax.random.PRNGKey(0)).shape == (1,)
 
 
+@pytest.mark.slow  # a Brax PPO run through the CLI and its render (about 40 s): the default suite's budget
 def test_render_of_a_brax_run_writes_an_html_viewer(tmp_path, capsys):
     run = tmp_path / "brax"
     assert cli.main(["train", "--env", "brax/inverted_pendulum", "--env-kwargs", "backend=positional", "--seeds", "1",

@@ -26,6 +26,7 @@ def counting_potential():
     return phi, calls
 
 
+@pytest.mark.slow  # about 35 s; the default suite keeps variants-as-one-program in test_bench and test_exploration
 def test_grid_of_8_shaping_coefficients_x_8_seeds_is_one_compile_and_matches_one_by_one():
     phi, grid_calls = counting_potential()
     grid = runner.train(SMOOTH, seeds=8, reward=[R.pbrs(phi, coef=c) for c in COEFS], progress=False)
