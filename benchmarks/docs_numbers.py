@@ -868,10 +868,9 @@ def seq_lab(path: str) -> str:
     return table(header, rows)
 
 
-def mean_ci_cell(stat: dict, digits: int, strong: bool = False, signed_mean: bool = False) -> str:
+def mean_ci_cell(stat: dict, digits: int, strong: bool = False) -> str:
     """A ``compare.mean_ci`` dict as ``mean [low, high]``."""
-    mean = signed(stat["mean"], digits) if signed_mean else num(stat["mean"], digits)
-    return ci(bold(mean, strong), num(stat["ci_low"], digits), num(stat["ci_high"], digits))
+    return ci(bold(num(stat["mean"], digits), strong), num(stat["ci_low"], digits), num(stat["ci_high"], digits))
 
 
 PLURALISM_TYPES = ("complete", "short")

@@ -127,17 +127,11 @@ def rl_program(config: pg.PGConfig, rm, kl_coefs: list[float], seeds: int, label
     return jrew.train(plan)
 
 
-def moving_mean(x: np.ndarray, window: int) -> np.ndarray:
-    """``x [S, updates]`` averaged over ``window`` consecutive updates: ``[S, updates - window + 1]``."""
-    kernel = np.ones(window) / window
-    return np.stack([np.convolve(row, kernel, mode="valid") for row in x])
-
-
 def rl_curves(result, variant: int, reference_gold: np.ndarray, window: int = 1):
     """Per seed ``[S, points]``: d, the gold gain over the reference's gold (``[S]``, measured on
     the best-of-n pools: at d = 0, where the fitted forms are 0), the gold and the proxy (each a
     ``window``-update moving mean: one update's batch is 64 completions)."""
-    smooth = lambda name: moving_mean(result.by_variant(name)[variant], window)
+    smooth = lambda name: seq_lab.moving_mean(result.by_variant(name)[variant], window)
     gold, proxy = smooth("true_return"), smooth("reward/proxy_score")
     d = overopt.kl_distance(np.maximum(smooth("kl_per_completion"), 0.0))
     return d, gold - reference_gold[:, None], gold, proxy

@@ -106,12 +106,16 @@ def method_configs(config: PGConfig, methods: list[str], kl_coefs: list[float]) 
     return configs
 
 
+def moving_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """``x [S, updates]`` averaged over ``window`` consecutive updates: ``[S, updates - window + 1]``."""
+    kernel = np.ones(window) / window
+    return np.stack([np.convolve(row, kernel, mode="valid") for row in x])
+
+
 def steps_to(threshold: float, accuracy: np.ndarray, window: int = 5) -> np.ndarray:
     """Per seed, the first update (1-based) where the ``window``-update moving mean of ``accuracy``
     ``[seeds, updates]`` reaches ``threshold``; NaN where it never does."""
-    kernel = np.ones(window) / window
-    smoothed = np.stack([np.convolve(a, kernel, mode="valid") for a in accuracy])
-    reached = smoothed >= threshold
+    reached = moving_mean(accuracy, window) >= threshold
     return np.where(reached.any(axis=1), reached.argmax(axis=1) + window, np.nan)
 
 
